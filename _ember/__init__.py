@@ -1,0 +1,38 @@
+"""ember: a from-scratch reverse-mode autodiff engine with its own kernels.
+
+    import ember
+    x = ember.randn(3, 4, requires_grad=True)
+    (x.tanh() ** 2).sum().backward()
+    x.grad            # d/dx of sum(tanh(x)^2)
+"""
+from .engine import dtypes as _dtypes
+from .engine import *  # noqa: F401,F403  (Tensor, creation functions and every op)
+from .engine import Function, Size, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine.device import device
+from .engine.dtypes import get_default_dtype, set_default_dtype, promote_types, result_type
+from .engine.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,
+                            seed, set_rng_state)
+from .engine.ops import __all__ as _ops_all
+from .engine.creation import __all__ as _creation_all
+from . import autograd, functional, kernels, nn
+
+dtype = _dtypes.dtype
+bool = _dtypes.bool_  # noqa: A001 (PyTorch's name)
+uint8, int8, int16, int32, int64 = _dtypes.uint8, _dtypes.int8, _dtypes.int16, _dtypes.int32, _dtypes.int64
+float16, float32, float64 = _dtypes.float16, _dtypes.float32, _dtypes.float64
+half, float, double = float16, float32, float64  # noqa: A001
+short, int, long = int16, int32, int64            # noqa: A001
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
+
+
+__version__ = "0.1.0"
+__all__ = (["Tensor", "Size", "Function", "device", "dtype", "no_grad", "enable_grad", "set_grad_enabled",
+            "is_grad_enabled", "manual_seed", "is_tensor", "autograd", "functional", "nn", "kernels"]
+           + _creation_all + _ops_all)

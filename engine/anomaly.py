@@ -1,0 +1,56 @@
+"""Anomaly mode: find the op that first produced NaN/Inf, and the line of user code that made it."""
+import os
+import traceback
+
+import numpy as np
+
+
+class _AnomalyState:
+    enabled = False
+    check_nan = True
+
+
+def is_anomaly_enabled():
+    return _AnomalyState.enabled
+
+
+class detect_anomaly:
+    """Context manager: while active, every op remembers where it was created, and the first op whose
+    forward output or backward gradient holds NaN/Inf raises a RuntimeError naming that op and line."""
+
+    def __init__(self, check_nan=True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        self._previous = (_AnomalyState.enabled, _AnomalyState.check_nan)
+        _AnomalyState.enabled, _AnomalyState.check_nan = True, self.check_nan
+
+    def __exit__(self, *exc):
+        _AnomalyState.enabled, _AnomalyState.check_nan = self._previous
+        return False
+
+
+def set_detect_anomaly(mode, check_nan=True):
+    _AnomalyState.enabled, _AnomalyState.check_nan = bool(mode), check_nan
+
+
+_PACKAGE_DIRS = tuple(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d
+                      for d in ("engine", "_ember", "nn", "kernels", "ember"))
+
+
+def user_frame():
+    """The innermost stack frame outside ember itself: where the user's code called into ember."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIRS):
+            return frame
+    return None
+
+
+def describe_frame(frame):
+    if frame is None:
+        return "(creation site unknown)"
+    return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line}'
+
+
+def has_nonfinite(array):
+    return array.dtype.kind == "f" and not bool(np.isfinite(array).all())

@@ -1,0 +1,112 @@
+"""Numerical gradient checks: compare autograd with central finite differences (use float64)."""
+import numpy as np
+
+from .autograd import grad as autograd_grad
+from .tensor import Tensor
+
+
+class GradcheckError(RuntimeError):
+    pass
+
+
+def _differentiable_inputs(inputs):
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    return inputs, [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+
+
+def _flat_output(func, inputs):
+    out = func(*inputs)
+    outs = (out,) if isinstance(out, Tensor) else tuple(o for o in out if isinstance(o, Tensor))
+    return [o for o in outs if o._data.dtype.kind == "f"]
+
+
+def numerical_jacobian(func, inputs, eps=1e-6):
+    """d(outputs)/d(input) by central differences: one (numel_out, numel_in) matrix per pair."""
+    inputs, diff = _differentiable_inputs(inputs)
+    outputs = _flat_output(func, inputs)
+    jacobians = []
+    for t in diff:
+        flat = t._data.reshape(-1)  # a view: perturbs t in place
+        columns = []
+        for i in range(flat.size):
+            original = flat[i].item()
+            flat[i] = original + eps
+            plus = [o._data.astype(np.float64).ravel().copy() for o in _flat_output(func, inputs)]
+            flat[i] = original - eps
+            minus = [o._data.astype(np.float64).ravel().copy() for o in _flat_output(func, inputs)]
+            flat[i] = original
+            columns.append(np.concatenate([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
+                           if plus else np.zeros(0))
+        jacobians.append(np.stack(columns, axis=1) if columns else
+                         np.zeros((sum(o._data.size for o in outputs), 0)))
+    return jacobians
+
+
+def analytical_jacobian(func, inputs):
+    """d(outputs)/d(input) by reverse mode, one row (a vector-Jacobian product) per output element."""
+    inputs, diff = _differentiable_inputs(inputs)
+    outputs = [o for o in _flat_output(func, inputs) if o.requires_grad]
+    total = sum(o._data.size for o in outputs)
+    jacobians = [np.zeros((total, t._data.size)) for t in diff]
+    row = 0
+    for o in outputs:
+        for k in range(o._data.size):
+            seed = np.zeros_like(o._data)
+            seed.reshape(-1)[k] = 1
+            grads = autograd_grad(o, diff, Tensor(seed), retain_graph=True, allow_unused=True)
+            for j, g in enumerate(grads):
+                if g is not None:
+                    jacobians[j][row] = g._data.reshape(-1)
+            row += 1
+    return jacobians
+
+
+def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """True if autograd's gradients of ``func(*inputs)`` match finite differences.
+
+    ``inputs``: Tensors (float64, ``requires_grad=True`` for those to check) and other arguments.
+    On a mismatch, raises (or returns False) with a report naming the input and worst element.
+    """
+    inputs, diff = _differentiable_inputs(inputs)
+    for t in diff:
+        if t._data.dtype != np.float64:
+            raise GradcheckError(f"gradcheck: input of dtype {t.dtype} is not float64; finite "
+                                 f"differences are only reliable in double precision")
+    numerical = numerical_jacobian(func, inputs, eps)
+    analytical = analytical_jacobian(func, inputs)
+    for index, (n, a) in enumerate(zip(numerical, analytical)):
+        if n.shape != a.shape:
+            a = np.zeros_like(n) if a.size == 0 else a
+        error = np.abs(a - n) - (atol + rtol * np.abs(n))
+        if error.size and (error > 0).any():
+            worst = np.unravel_index(np.argmax(error), error.shape)
+            message = (f"gradcheck: Jacobian mismatch for input {index} (shape "
+                       f"{tuple(diff[index].shape)}): worst at output element {worst[0]}, input element "
+                       f"{np.unravel_index(worst[1], diff[index].shape)}: analytical {a[worst]:.6g} vs "
+                       f"numerical {n[worst]:.6g} (|diff| {abs(a[worst] - n[worst]):.3g}, "
+                       f"atol {atol}, rtol {rtol}); {int((error > 0).sum())} of {error.size} "
+                       f"entries differ")
+            if raise_exception:
+                raise GradcheckError(message)
+            return False
+    return True
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  raise_exception=True):
+    """gradcheck of the first derivatives (a vector-Jacobian product with random ``grad_outputs``):
+    checks that backward's own backward (create_graph=True) is right."""
+    inputs, diff = _differentiable_inputs(inputs)
+    outputs = _flat_output(func, inputs)
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = [Tensor(rng.standard_normal(o._data.shape)) for o in outputs]
+    grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+
+    def first_derivatives(*args):
+        outs = _flat_output(func, args)
+        wrt = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+        grads = autograd_grad(outs, wrt, grad_outputs, create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivatives, inputs, eps, atol, rtol, raise_exception)

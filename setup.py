@@ -1,0 +1,68 @@
+"""Build and install ember.
+
+The repository keeps the design card's top-level folders (engine/, kernels/, nn/) and maps them into
+one import namespace: engine/ -> ember.engine, kernels/ -> ember.kernels, nn/ -> ember.nn, and the
+public facade _ember/ -> ember. build_ext runs CMake (CMakeLists.txt) to build the C++ kernels.
+"""
+import os
+import subprocess
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+class CMakeExtension(Extension):
+    def __init__(self, name):
+        super().__init__(name, sources=[])
+
+
+class CMakeBuild(build_ext):
+    """Configure and build CMakeLists.txt, putting the module where setuptools expects it."""
+
+    def build_extension(self, ext):
+        import pybind11
+
+        output_dir = os.path.dirname(os.path.abspath(self.get_ext_fullpath(ext.name)))
+        build_dir = os.path.join(os.path.abspath(self.build_temp), "cmake")
+        os.makedirs(build_dir, exist_ok=True)
+        configure = ["cmake", "-S", ROOT, "-B", build_dir, "-G", "Ninja",
+                     f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={output_dir}",
+                     f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
+                     f"-DPython_EXECUTABLE={sys.executable}",
+                     "-DCMAKE_BUILD_TYPE=Release"]
+        subprocess.run(configure, check=True)
+        subprocess.run(["cmake", "--build", build_dir, "--parallel", str(os.cpu_count() or 2)], check=True)
+
+
+PACKAGES = {
+    "ember": "_ember",
+    "ember.engine": "engine",
+    "ember.engine.ops": "engine/ops",
+    "ember.kernels": "kernels",
+    "ember.nn": "nn",
+}
+
+setup(
+    name="ember",
+    version="0.1.0",
+    description="A from-scratch reverse-mode autodiff engine with its own kernels",
+    long_description=open(os.path.join(ROOT, "README.md")).read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
+    ext_modules=[CMakeExtension("ember.kernels._cpu")],
+    cmdclass={"build_ext": CMakeBuild},
+    install_requires=["numpy>=1.26"],
+    extras_require={
+        "data": ["scikit-learn>=1.3"],
+        "test": ["torch>=2.3,<2.15", "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6",
+                 "scikit-learn>=1.3"],
+        "bench": ["torch>=2.3,<2.15", "pytest-benchmark>=4"],
+    },
+    entry_points={"console_scripts": ["ember=ember.cli:main"]},
+    zip_safe=False,
+)
