@@ -5,4 +5,9 @@ from .function import Function, once_differentiable
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd
 from .creation import *  # noqa: F401,F403
+from .creation import __all__ as _creation_all
 from .ops import *       # noqa: F401,F403
+from .ops import __all__ as _ops_all
+
+__all__ = ["Size", "Tensor", "Function", "once_differentiable", "enable_grad", "is_grad_enabled",
+           "no_grad", "set_grad_enabled"] + _creation_all + _ops_all

@@ -303,6 +303,8 @@ class Tensor:
 def _coerce_array(data):
     """Arrays from another backend pass through; anything else becomes a NumPy array (floats ->
     the default float dtype, as ``torch.Tensor(list)`` does)."""
+    if isinstance(data, np.generic):
+        return np.asarray(data)
     if hasattr(data, "__cuda_array_interface__") or (hasattr(data, "shape") and hasattr(data, "dtype")
                                                       and not isinstance(data, Tensor)):
         return data
