@@ -43,6 +43,7 @@ PACKAGES = {
     "ember.engine.ops": "engine/ops",
     "ember.kernels": "kernels",
     "ember.nn": "nn",
+    "ember.bench": "bench",
 }
 
 setup(

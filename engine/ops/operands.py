@@ -35,6 +35,8 @@ def promote(op, *operands):
     Python numbers stay numbers: NumPy treats them as 'weak' scalars, which keep the tensor dtype,
     matching PyTorch once the tensor has the result type.
     """
+    if len(operands) == 2 and _same_type_pair(*operands):
+        return operands  # the common case, kept cheap: every binary op passes here
     operands = [check_operand(x, op, i) for i, x in enumerate(operands)]
     tensors = [x for x in operands if isinstance(x, Tensor)]
     check_same_device(op, *tensors)
@@ -45,6 +47,18 @@ def promote(op, *operands):
     target = dtypes.result_type(*operands)
     return [x.to(target) if isinstance(x, Tensor) and x._data.dtype != target.numpy else x
             for x in operands]
+
+
+def _same_type_pair(a, b):
+    """Two cpu tensors of one dtype, or a float tensor and a Python float."""
+    if not isinstance(a, Tensor):
+        return False
+    data = a._data
+    if type(data) is not np.ndarray:
+        return False
+    if isinstance(b, Tensor):
+        return type(b._data) is np.ndarray and b._data.dtype == data.dtype
+    return type(b) is float and data.dtype.kind == "f"
 
 
 def _number_fits(x, kind):
