@@ -72,7 +72,7 @@ def noncontiguous_view(array):
 
 def _to_pair(value, differentiable, noncontiguous):
     """The same argument as an ember and a torch object."""
-    if isinstance(value, np.generic) and not isinstance(value, (np.bool_, np.integer)):
+    if isinstance(value, np.generic):
         value = np.asarray(value)
     if isinstance(value, np.ndarray):
         array = noncontiguous_view(value) if noncontiguous else value.copy()
@@ -224,6 +224,8 @@ def parametrize_cases(cases):
         run_case(case, dtype, noncontiguous)
 
     checked = [c for c in cases if c.grad and c.gradcheck]
+    if not checked:
+        return test_matches_torch, None
 
     @pytest.mark.parametrize("case", checked, ids=[c.id for c in checked])
     def test_gradcheck(case):

@@ -408,3 +408,9 @@ Tensor.__pow__, Tensor.__rpow__ = pow, _reflected(pow)
 Tensor.__neg__, Tensor.__pos__, Tensor.__abs__ = neg, positive, abs
 Tensor.where = lambda self, condition, other: where(condition, self, other)
 bind_inplace_methods(globals(), [name for name in __all__ if name not in ("where", "positive")])
+# Augmented assignment updates in place, as in PyTorch (``p -= lr * p.grad`` changes ``p`` itself).
+Tensor.__iadd__ = Tensor.add_
+Tensor.__isub__ = Tensor.sub_
+Tensor.__imul__ = Tensor.mul_
+Tensor.__itruediv__ = Tensor.div_
+Tensor.__ipow__ = Tensor.pow_
