@@ -12,7 +12,7 @@ from .engine.device import device
 from .engine.dtypes import get_default_dtype, set_default_dtype, promote_types, result_type
 from .engine.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,
                             seed, set_rng_state)
-from .engine.ops import __all__ as _ops_all
+from .engine.ops import TOP_LEVEL as _ops_all
 from .engine.creation import __all__ as _creation_all
 from . import autograd, functional, kernels, nn
 

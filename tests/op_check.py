@@ -38,10 +38,13 @@ class OpCase:
     noncontiguous: bool = True
 
     def __post_init__(self):
+        # Ops at ember's top level are compared with torch's top level; the others (layers and
+        # losses) with torch.nn.functional, where the signatures match.
+        top_level = hasattr(ember, self.name)
         if self.ember_fn is None:
-            self.ember_fn = getattr(ember, self.name, None) or getattr(ember.nn.functional, self.name)
+            self.ember_fn = getattr(ember if top_level else ember.nn.functional, self.name)
         if self.torch_fn is None:
-            self.torch_fn = getattr(torch, self.name, None) or getattr(torch.nn.functional, self.name)
+            self.torch_fn = getattr(torch if top_level else torch.nn.functional, self.name)
 
     @property
     def id(self):

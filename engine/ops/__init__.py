@@ -1,9 +1,18 @@
-"""Every op of the engine, by family; each family module binds its Tensor methods when imported."""
+"""Every op of the engine, by family; each family module binds its Tensor methods when imported.
+
+``__all__`` is every op (``ember.functional`` and ``ember.nn.functional``); ``TOP_LEVEL`` is what
+``ember`` itself exports, as ``torch`` does: the core families plus the few nn ops that PyTorch
+also has at the top with the same signature.
+"""
 from . import (activations, comparison, conversion, elementwise, indexing, inplace, linalg, losses,
                nn_ops, reduction, shape)
 
 FAMILIES = (conversion, elementwise, activations, comparison, reduction, linalg, shape, indexing,
             nn_ops, losses)
+CORE_FAMILIES = (conversion, elementwise, comparison, reduction, linalg, shape, indexing)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]
+TOP_LEVEL = [name for family in CORE_FAMILIES for name in family.__all__] + [
+    "relu", "relu_", "selu", "selu_", "celu", "celu_", "prelu", "softmax", "log_softmax",
+    "cosine_similarity"]
 globals().update({name: getattr(family, name) for family in FAMILIES for name in family.__all__})
