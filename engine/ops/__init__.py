@@ -12,7 +12,8 @@ FAMILIES = (conversion, elementwise, activations, comparison, reduction, linalg,
 CORE_FAMILIES = (conversion, elementwise, comparison, reduction, linalg, shape, indexing)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]
-TOP_LEVEL = [name for family in CORE_FAMILIES for name in family.__all__] + [
+_NN_ONLY = {"pad", "one_hot"}  # torch.nn.functional only
+TOP_LEVEL = [name for family in CORE_FAMILIES for name in family.__all__ if name not in _NN_ONLY] + [
     "relu", "relu_", "selu", "selu_", "celu", "celu_", "prelu", "softmax", "log_softmax",
     "cosine_similarity"]
 globals().update({name: getattr(family, name) for family in FAMILIES for name in family.__all__})
