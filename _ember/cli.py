@@ -26,7 +26,7 @@ def main(argv=None):
     train.add_argument("--lr", type=float, default=0.05)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--min-accuracy", type=float, default=0.0,
+    train.add_argument("--min-accuracy", type=float, default=0.9,
                        help="exit non-zero if the final test accuracy is below this")
     train.set_defaults(run=_train)
 
