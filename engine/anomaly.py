@@ -5,9 +5,15 @@ import traceback
 import numpy as np
 
 
-class _AnomalyState:
-    enabled = False
-    check_nan = True
+class _Anomaly:
+    __slots__ = ("enabled", "check_nan", "in_backward")  # instance attributes: cheap to read on every op
+
+    def __init__(self):
+        self.enabled, self.check_nan = False, True
+        self.in_backward = False  # ops run by a backward are checked as that node's gradient
+
+
+_AnomalyState = _Anomaly()
 
 
 def is_anomaly_enabled():
@@ -30,11 +36,22 @@ class detect_anomaly:
         return False
 
 
-def set_detect_anomaly(mode, check_nan=True):
-    _AnomalyState.enabled, _AnomalyState.check_nan = bool(mode), check_nan
+class set_detect_anomaly:
+    """``set_detect_anomaly(True)`` turns anomaly mode on now; used with ``with`` it is restored on exit."""
+
+    def __init__(self, mode, check_nan=True):
+        self._previous = (_AnomalyState.enabled, _AnomalyState.check_nan)
+        _AnomalyState.enabled, _AnomalyState.check_nan = bool(mode), check_nan
+
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        _AnomalyState.enabled, _AnomalyState.check_nan = self._previous
+        return False
 
 
-_PACKAGE_DIRS = tuple(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d
+_PACKAGE_DIRS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d, "")
                       for d in ("engine", "_ember", "nn", "kernels", "ember"))
 
 

@@ -5,13 +5,14 @@ before it. So sorting the reachable nodes by decreasing sequence number is a rev
 order: when a node's turn comes, every consumer of its output has already sent its gradient.
 No recursion is involved, so a chain of 100,000 ops backpropagates like a chain of three.
 """
+import operator
 import weakref
 
 import numpy as np
 
 from . import anomaly
 from .function import Function
-from .grad_mode import set_grad_enabled
+from .grad_mode import _GradState, set_grad_enabled
 from .tensor import RemovableHandle, Tensor
 
 
@@ -21,14 +22,33 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     ``grad_tensors`` (same shapes as ``tensors``) is the vector of the vector-Jacobian product and may
     be omitted for scalars. ``retain_graph`` keeps saved values for another backward (default:
     ``create_graph``); ``create_graph`` records the backward itself, for higher-order gradients;
-    ``inputs`` limits accumulation to those leaves.
+    ``inputs`` (leaves or not) limits accumulation to those tensors, and only the part of the graph
+    that leads to them runs.
     """
     tensors = _as_tuple(tensors)
     grad_tensors = _make_grads(tensors, _as_tuple(grad_tensors, len(tensors)), "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    only = None if inputs is None else {id(t): t for t in _as_tuple(inputs)}
-    _run(tensors, grad_tensors, retain_graph, create_graph, capture=None, accumulate_only=only)
+    if inputs is None:
+        _run(tensors, grad_tensors, retain_graph, create_graph, capture=None)
+        return
+    inputs = _as_tuple(inputs)
+    if not inputs:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
+    grads = grad(tensors, inputs, grad_tensors, retain_graph, create_graph, allow_unused=True)
+    handed_out = {id(g._data) for g in grad_tensors}
+    with set_grad_enabled(create_graph):
+        for t, g in zip(inputs, grads):
+            if g is not None:
+                _accumulate(t, g, create_graph, handed_out)
+
+
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``ember.autograd.backward``)."""
+    backward((self,), None if gradient is None else (gradient,), retain_graph, create_graph, inputs)
+
+
+Tensor.backward = _tensor_backward
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -37,10 +57,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
     ``inputs`` may be leaves or intermediate tensors. An input that ``outputs`` do not depend on
     raises, unless ``allow_unused=True`` (then its gradient is None, or zeros with
-    ``materialize_grads=True``).
+    ``materialize_grads=True``). Only the part of the graph between outputs and inputs runs.
     """
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
     outputs = _as_tuple(outputs)
-    single_input = isinstance(inputs, Tensor)
     inputs = _as_tuple(inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
@@ -50,9 +72,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         retain_graph = create_graph
     if allow_unused is None:
         allow_unused = materialize_grads
-    capture = {}
-    for t in inputs:
-        capture.setdefault(_capture_key(t), None)
+    capture = dict.fromkeys(_capture_key(t) for t in inputs)
     _run(outputs, grad_outputs, retain_graph, create_graph, capture=capture)
     results = []
     for i, t in enumerate(inputs):
@@ -97,57 +117,97 @@ def retain_grad(tensor):
 
 # ---- the engine ---------------------------------------------------------------------------------
 
-def _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_only=None):
-    pending = {}       # node -> sum of the gradients its consumers sent so far
+def _run(roots, root_grads, retain_graph, create_graph, capture):
+    """Backpropagate ``root_grads`` from ``roots``. With ``capture`` (``grad``), the gradients of the
+    tensors keyed in it are stored there instead of in ``.grad``, and only nodes leading to them run."""
+    handed_out = {id(g._data) for g in root_grads}  # arrays the caller holds: copy before storing
+    pending = {}  # node -> sum of the gradients its consumers sent so far
     for root, g in zip(roots, root_grads):
         if root.grad_fn is None:
-            _deliver_to_leaf(root, g, create_graph, capture, accumulate_only, set())
+            _deliver_to_leaf(root, g, create_graph, capture, handed_out)
         else:
             _add_pending(pending, root.grad_fn, g)
-
-    handed_out = {id(g._data) for g in root_grads}  # arrays already owned by someone: copy before storing
-    with set_grad_enabled(create_graph):
-        for node in _reverse_topological(pending):
+    if not pending:
+        return
+    order = _reverse_topological(pending)
+    plan = None if capture is None else _plan(order, capture)
+    anomaly_mode = anomaly._AnomalyState.enabled
+    previous_mode, previous_in_backward = _GradState.enabled, anomaly._AnomalyState.in_backward
+    _GradState.enabled = create_graph
+    anomaly._AnomalyState.in_backward = True
+    try:
+        for node in order:
             grad = pending.pop(node, None)
             if grad is None:
                 continue  # no gradient reached this node (its consumers returned None)
-            grad = _run_output_hooks(node, grad)
-            if capture is not None and node in capture:
-                capture[node] = grad if capture[node] is None else capture[node] + grad
+            if plan is not None:
+                runs = plan.get(node)
+                if runs is None:
+                    continue  # leads to no input of grad()
+                grad = _run_output_hooks(node, grad)
+                if node in capture:
+                    previous = capture[node]
+                    capture[node] = grad if previous is None else previous + grad
+                if not runs:
+                    continue
+            elif node.tensor_hooks is not None or node.retained is not None:
+                grad = _run_output_hooks(node, grad)
             input_grads = type(node).backward(node, grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            if len(input_grads) != len(node.next_edges):
+            edges = node.next_edges
+            if len(input_grads) != len(edges):
                 raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients, "
-                                   f"expected {len(node.next_edges)} (one per forward input)")
-            for edge, g, meta in zip(node.next_edges, input_grads, node.input_meta):
+                                   f"expected {len(edges)} (one per forward input)")
+            for edge, g, meta in zip(edges, input_grads, node.input_meta):
                 if edge is None or g is None:
                     continue
-                g = _fit_to_input(g, meta, node)
-                if anomaly._AnomalyState.enabled:
+                if not isinstance(g, Tensor):
+                    raise TypeError(f"{node.name()} returned a gradient of type {type(g).__name__}; "
+                                    f"backward must return Tensors (or None)")
+                if g._data.shape != meta[0] or g._data.dtype is not meta[1]:
+                    g = _fit_to_input(g, meta, node)
+                if anomaly_mode:
                     _check_backward_anomaly(node, g)
                 if isinstance(edge, Function):
                     _add_pending(pending, edge, g)
                 else:
-                    _deliver_to_leaf(edge, g, create_graph, capture, accumulate_only, handed_out)
+                    _deliver_to_leaf(edge, g, create_graph, capture, handed_out)
             if not retain_graph:
                 node.release()
+    finally:
+        _GradState.enabled = previous_mode
+        anomaly._AnomalyState.in_backward = previous_in_backward
 
 
 def _reverse_topological(pending):
     seen = set(pending)
     stack = list(pending)
     while stack:
-        node = stack.pop()
-        for edge in node.next_edges:
+        for edge in stack.pop().next_edges:
             if isinstance(edge, Function) and edge not in seen:
                 seen.add(edge)
                 stack.append(edge)
-    return sorted(seen, key=_sequence_number, reverse=True)
+    return sorted(seen, key=_sequence_number, reverse=True) if len(seen) > 1 else list(seen)
 
 
-def _sequence_number(node):
-    return node.sequence_number
+_sequence_number = operator.attrgetter("sequence_number")
+
+
+def _plan(order, capture):
+    """The nodes ``grad`` visits: True for those whose backward leads to a captured tensor, False for
+    captured nodes whose backward is not needed. The others are skipped, as PyTorch does."""
+    plan = {}
+    for node in reversed(order):  # producers before consumers
+        for edge in node.next_edges:
+            if edge is not None and (plan.get(edge) is not None if isinstance(edge, Function)
+                                     else id(edge) in capture):
+                plan[node] = True
+                break
+        else:
+            if node in capture:
+                plan[node] = False
+    return plan
 
 
 def _add_pending(pending, node, g):
@@ -162,12 +222,11 @@ def _run_output_hooks(node, grad):
             replaced = hook(grad)
             if replaced is not None:
                 grad = replaced
-    retained_ref = getattr(node, "retained", None)
+    retained_ref = node.retained
     if retained_ref is not None:
         retained = retained_ref()
-        if retained is not None:
-            g = grad.detach() if not grad.requires_grad else grad
-            retained.grad = g if retained.grad is None else retained.grad + g
+        if retained is not None:  # as PyTorch: a copy, so later in-place accumulation is private
+            retained.grad = grad.clone() if retained.grad is None else retained.grad + grad
     return grad
 
 
@@ -186,41 +245,45 @@ def _fit_to_input(g, meta, node):
     return g
 
 
-def _deliver_to_leaf(leaf, g, create_graph, capture, accumulate_only, handed_out):
+def _deliver_to_leaf(leaf, g, create_graph, capture, handed_out):
+    if capture is not None and id(leaf) not in capture:
+        return  # grad() does not want this leaf: its hooks do not run either
     if leaf._hooks:
         for hook in list(leaf._hooks.values()):
             replaced = hook(g)
             if replaced is not None:
                 g = replaced
     if capture is not None:
-        key = id(leaf)
-        if key in capture:
-            capture[key] = g if capture[key] is None else capture[key] + g
-        return
-    if accumulate_only is not None and id(leaf) not in accumulate_only:
-        return
-    if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-    elif leaf.grad is None:
+        previous = capture[id(leaf)]
+        capture[id(leaf)] = g if previous is None else previous + g
+    else:
+        _accumulate(leaf, g, create_graph, handed_out)
+
+
+def _accumulate(tensor, g, create_graph, handed_out):
+    """Add ``g`` into ``tensor.grad`` as PyTorch's AccumulateGrad does, then run post-accumulate hooks."""
+    if create_graph:  # out of place, recorded: the new .grad is a function of the inputs
+        tensor.grad = g.clone() if tensor.grad is None else tensor.grad + g
+    elif tensor.grad is None:
         array = g._data
         # A stored .grad must own its memory: the same array may reach two leaves (add's backward
-        # hands one gradient to both inputs) or be a view of another leaf's gradient.
+        # hands one gradient to both inputs), be a view of another gradient, or be the caller's.
         if array.base is not None or id(array) in handed_out or not array.flags.writeable:
             array = array.copy()
         handed_out.add(id(array))
-        leaf.grad = Tensor(array)
+        tensor.grad = Tensor(array)
     else:
-        leaf.grad._data += g._data
-        leaf.grad._version[0] += 1
-    if leaf._post_accumulate_hooks:
-        for hook in list(leaf._post_accumulate_hooks.values()):
-            hook(leaf)
+        tensor.grad._data += g._data
+        tensor.grad._version[0] += 1
+    if tensor._post_accumulate_hooks:
+        for hook in list(tensor._post_accumulate_hooks.values()):
+            hook(tensor)
 
 
 def _check_backward_anomaly(node, g):
     if anomaly._AnomalyState.check_nan and anomaly.has_nonfinite(g._data):
-        frame = getattr(node, "creation_frame", None)
-        raise RuntimeError(f"Function '{node.name()}' returned nan values in its gradient output. "
+        frame = node.creation_frame
+        raise RuntimeError(f"Function '{node.name()}' returned NaN/Inf values in its gradient output. "
                            f"The forward op was created at:\n  {anomaly.describe_frame(frame)}")
 
 
@@ -240,7 +303,7 @@ def _make_grads(outputs, grads, caller):
     """Fill in the implicit gradient 1 for scalar outputs; check shapes of the given ones."""
     result = []
     for i, (out, g) in enumerate(zip(outputs, grads)):
-        if not out.requires_grad:
+        if not out._requires_grad:
             raise RuntimeError(f"{caller}: element {i} of tensors does not require grad and does not "
                                f"have a grad_fn")
         if g is None:
@@ -250,8 +313,10 @@ def _make_grads(outputs, grads, caller):
             g = Tensor(np.ones_like(out._data))
         elif not isinstance(g, Tensor):
             raise TypeError(f"{caller}: gradient must be a Tensor, got {type(g).__name__}")
-        elif g.shape != out.shape:
+        elif g._data.shape != out._data.shape:
             raise RuntimeError(f"{caller}: Mismatch in shape: grad_output[{i}] has a shape of "
                                f"{tuple(g.shape)} and output[{i}] has a shape of {tuple(out.shape)}.")
+        elif g._data.dtype is not out._data.dtype and g._data.dtype != out._data.dtype:
+            g = g.to(out.dtype)
         result.append(g)
     return result

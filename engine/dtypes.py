@@ -67,11 +67,10 @@ def from_numpy(np_dtype):
 
 
 def to_dtype(value):
-    """Accept an ember dtype, a NumPy dtype, a Python type or a name; return an ember dtype."""
+    """Accept an ember dtype, a NumPy dtype, a Python type (float -> float64, int -> int64, bool) or a
+    name; return an ember dtype."""
     if isinstance(value, dtype):
         return value
-    if value is float:
-        return _default_float
     if value is int:
         return int64
     if value is bool:
@@ -132,7 +131,7 @@ def result_type(*operands):
     dim_result = zero_result = wrapped_result = None
     for x in operands:
         d = getattr(x, "dtype", None)
-        if d is None:
+        if not isinstance(d, dtype):  # a number (NumPy scalars too: their .dtype is NumPy's)
             d = scalar_dtype(x)
             wrapped_result = d if wrapped_result is None else promote_types(wrapped_result, d)
         elif x.ndim:

@@ -37,7 +37,12 @@ class Function:
     # next_edges[i]: where the gradient of input i goes: a Function (non-leaf), a leaf Tensor, or None.
     # input_meta[i]: (shape, dtype) of input i, to which the engine fits the gradient.
     __slots__ = ("next_edges", "input_meta", "needs_input_grad", "sequence_number", "_to_save",
-                 "_saved", "_released", "tensor_hooks", "creation_frame", "__dict__", "__weakref__")
+                 "_saved", "__dict__", "__weakref__")
+
+    # Rarely set, so read from the class until an instance sets its own: apply need not write them.
+    tensor_hooks = None     # hooks on the gradient of this node's output (Tensor.register_hook)
+    retained = None         # weak reference to the output tensor that retains its grad
+    creation_frame = None   # where the op was called, recorded in anomaly mode
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -50,31 +55,30 @@ class Function:
             out = _as_array(out, arrays)
         result = Tensor(out)
 
-        if _GradState.enabled:
-            edges = []
-            differentiable = False
-            for a in args:
+        # Only floating outputs are differentiable: a cast to int or a comparison ends the graph.
+        if _GradState.enabled and out.dtype.kind == "f":
+            edges = None
+            for i, a in enumerate(args):
                 if isinstance(a, Tensor) and a._requires_grad:
-                    edges.append(a.grad_fn or a)
-                    differentiable = True
-                else:
-                    edges.append(None)
-            if differentiable:
-                ctx.next_edges = edges
+                    if edges is None:
+                        edges, meta = [None] * len(args), [None] * len(args)
+                    edges[i] = a.grad_fn or a
+                    meta[i] = (a._data.shape, a._data.dtype)
+            if edges is not None:
+                ctx.next_edges, ctx.input_meta = edges, meta
                 ctx.needs_input_grad = [e is not None for e in edges]
-                ctx.input_meta = [(a._data.shape, a._data.dtype) if e is not None else None
-                                  for a, e in zip(args, edges)]
                 ctx.sequence_number = _next_sequence_number()
-                ctx._saved = ctx._pack_saved(args, out, result) if ctx._to_save else ()
-                ctx._released = False
-                ctx.tensor_hooks = None
+                if ctx._to_save:
+                    ctx._saved = ctx._pack_saved(args, out, result)
+                    ctx._to_save = ()
+                else:
+                    ctx._saved = ()
                 result._requires_grad = True
                 result.grad_fn = ctx
                 if anomaly._AnomalyState.enabled:
                     ctx.creation_frame = anomaly.user_frame()
         if anomaly._AnomalyState.enabled:
             _check_forward_anomaly(cls, args, out)
-        ctx._to_save = ()
         return result
 
     @staticmethod
@@ -113,7 +117,7 @@ class Function:
 
     @property
     def saved_tensors(self):
-        if self._released:
+        if self._saved is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (or directly access saved tensors "
                 f"after they have already been freed) in {self.name()}. Saved intermediate values of the "
@@ -123,30 +127,33 @@ class Function:
         unpacked = []
         for kind, value, version, saved_version in self._saved:
             if version is not None and version[0] != saved_version:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: [{value.dtype if kind == _SAVED_OUTPUT else value._data.dtype} "
-                    f"{list(value.shape)}], which is output 0 of {self.name() if kind == _SAVED_OUTPUT else _producer(value)}, "
-                    f"is at version {version[0]}; expected version {saved_version} instead. "
-                    f"Hint: enable anomaly detection (ember.autograd.detect_anomaly()) to find the "
-                    f"operation that failed to compute its gradient.")
+                raise self._modified_error(kind, value, version[0], saved_version)
             if kind == _SAVED_INPUT:
                 unpacked.append(value)
             elif kind == _SAVED_OUTPUT:
                 t = Tensor(value)
                 t._version = version
                 if _GradState.enabled:  # create_graph: the output stays a function of the inputs
-                    t.requires_grad = True
+                    t._requires_grad = True
                     t.grad_fn = self
                 unpacked.append(t)
             else:
                 unpacked.append(Tensor(value) if _is_array(value) else value)
         return tuple(unpacked)
 
+    def _modified_error(self, kind, value, version, saved_version):
+        array = value if kind == _SAVED_OUTPUT else value._data
+        producer = self.name() if kind == _SAVED_OUTPUT else _producer(value)
+        return RuntimeError(
+            f"one of the variables needed for gradient computation has been modified by an inplace "
+            f"operation: [{array.dtype} {list(array.shape)}], which is output 0 of "
+            f"{producer}, is at version {version}; expected version {saved_version} instead. Hint: "
+            f"enable anomaly detection (ember.autograd.detect_anomaly()) to find the operation that "
+            f"failed to compute its gradient.")
+
     def release(self):
         """Free what was saved for backward (after a backward without ``retain_graph``)."""
-        self._saved = ()
-        self._released = True
+        self._saved = None  # None, not (): tells saved_tensors they were freed
 
     # ---- graph inspection ----------------------------------------------------------------------
 
@@ -216,7 +223,8 @@ def _producer(tensor):
 
 
 def _check_forward_anomaly(cls, args, out):
-    if not anomaly._AnomalyState.check_nan or not anomaly.has_nonfinite(out):
+    state = anomaly._AnomalyState
+    if not state.check_nan or state.in_backward or not anomaly.has_nonfinite(out):
         return
     if any(isinstance(a, Tensor) and anomaly.has_nonfinite(a._data) for a in args):
         return  # the NaN/Inf came in with an input: this op did not produce it

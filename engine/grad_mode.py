@@ -6,8 +6,14 @@ module attribute rather than a thread-local.
 import functools
 
 
-class _GradState:
-    enabled = True
+class _Flag:
+    __slots__ = ("enabled",)  # an instance attribute: cheaper to read and write than a class's
+
+    def __init__(self):
+        self.enabled = True
+
+
+_GradState = _Flag()
 
 
 def is_grad_enabled():
@@ -15,9 +21,14 @@ def is_grad_enabled():
 
 
 class _GradModeContext:
-    """Base for the grad-mode switches: usable as a context manager and as a decorator."""
+    """Base for the grad-mode switches: usable as a context manager and as a decorator, with or
+    without parentheses (``@no_grad()`` or ``@no_grad``)."""
 
     mode = None
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        return self if func is None else self(func)
 
     def __enter__(self):
         self._previous = _GradState.enabled
@@ -49,6 +60,9 @@ class enable_grad(_GradModeContext):
 
 class set_grad_enabled(_GradModeContext):
     """``set_grad_enabled(False)`` switches recording off now; used with ``with`` it is restored on exit."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
 
     def __init__(self, mode):
         self._previous = _GradState.enabled

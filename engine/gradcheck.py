@@ -26,15 +26,15 @@ def numerical_jacobian(func, inputs, eps=1e-6):
     outputs = _flat_output(func, inputs)
     jacobians = []
     for t in diff:
-        flat = t._data.reshape(-1)  # a view: perturbs t in place
+        data = t._data  # perturbed in place, element by element, whatever its strides
         columns = []
-        for i in range(flat.size):
-            original = flat[i].item()
-            flat[i] = original + eps
+        for index in np.ndindex(data.shape):
+            original = data[index].item()
+            data[index] = original + eps
             plus = [o._data.astype(np.float64).ravel().copy() for o in _flat_output(func, inputs)]
-            flat[i] = original - eps
+            data[index] = original - eps
             minus = [o._data.astype(np.float64).ravel().copy() for o in _flat_output(func, inputs)]
-            flat[i] = original
+            data[index] = original
             columns.append(np.concatenate([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
                            if plus else np.zeros(0))
         jacobians.append(np.stack(columns, axis=1) if columns else
@@ -43,13 +43,16 @@ def numerical_jacobian(func, inputs, eps=1e-6):
 
 
 def analytical_jacobian(func, inputs):
-    """d(outputs)/d(input) by reverse mode, one row (a vector-Jacobian product) per output element."""
+    """d(outputs)/d(input) by reverse mode, one row (a vector-Jacobian product) per output element;
+    the rows of an output that does not require grad stay zero."""
     inputs, diff = _differentiable_inputs(inputs)
-    outputs = [o for o in _flat_output(func, inputs) if o.requires_grad]
-    total = sum(o._data.size for o in outputs)
-    jacobians = [np.zeros((total, t._data.size)) for t in diff]
+    outputs = _flat_output(func, inputs)
+    jacobians = [np.zeros((sum(o._data.size for o in outputs), t._data.size)) for t in diff]
     row = 0
     for o in outputs:
+        if not o.requires_grad:
+            row += o._data.size
+            continue
         for k in range(o._data.size):
             seed = np.zeros_like(o._data)
             seed.reshape(-1)[k] = 1
@@ -68,6 +71,9 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
     On a mismatch, raises (or returns False) with a report naming the input and worst element.
     """
     inputs, diff = _differentiable_inputs(inputs)
+    if not diff:
+        raise ValueError("gradcheck expects at least one input tensor to require gradient, but none "
+                         "of them have requires_grad=True.")
     for t in diff:
         if t._data.dtype != np.float64:
             raise GradcheckError(f"gradcheck: input of dtype {t.dtype} is not float64; finite "
@@ -75,14 +81,13 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
     numerical = numerical_jacobian(func, inputs, eps)
     analytical = analytical_jacobian(func, inputs)
     for index, (n, a) in enumerate(zip(numerical, analytical)):
-        if n.shape != a.shape:
-            a = np.zeros_like(n) if a.size == 0 else a
         error = np.abs(a - n) - (atol + rtol * np.abs(n))
         if error.size and (error > 0).any():
             worst = np.unravel_index(np.argmax(error), error.shape)
+            element = tuple(int(i) for i in np.unravel_index(worst[1], diff[index].shape))
             message = (f"gradcheck: Jacobian mismatch for input {index} (shape "
                        f"{tuple(diff[index].shape)}): worst at output element {worst[0]}, input element "
-                       f"{np.unravel_index(worst[1], diff[index].shape)}: analytical {a[worst]:.6g} vs "
+                       f"{element}: analytical {a[worst]:.6g} vs "
                        f"numerical {n[worst]:.6g} (|diff| {abs(a[worst] - n[worst]):.3g}, "
                        f"atol {atol}, rtol {rtol}); {int((error > 0).sum())} of {error.size} "
                        f"entries differ")

@@ -2,13 +2,16 @@
 import numpy as np
 
 
+def _entropy_seed():
+    return int(np.random.SeedSequence().entropy % (2 ** 63))
+
+
 class Generator:
     """A seeded source of random arrays; ``manual_seed`` resets it."""
 
     def __init__(self, device="cpu", seed=None):
         self.device = device
-        self._seed = seed
-        self._rng = np.random.default_rng(seed)
+        self.manual_seed(_entropy_seed() if seed is None else seed)
 
     def manual_seed(self, seed):
         self._seed = int(seed)
@@ -43,7 +46,7 @@ def manual_seed(seed):
 
 def seed():
     """Seed from OS entropy; returns the seed used."""
-    value = int(np.random.SeedSequence().entropy % (2 ** 63))
+    value = _entropy_seed()
     manual_seed(value)
     return value
 

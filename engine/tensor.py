@@ -121,7 +121,6 @@ class Tensor:
         """A new leaf sharing this tensor's memory and version counter, with ``requires_grad=False``."""
         t = Tensor(self._data)
         t._version = self._version
-        t._base = self._base if self._base is not None else self
         return t
 
     def detach_(self):
@@ -151,10 +150,7 @@ class Tensor:
         self._post_accumulate_hooks[handle.id] = hook
         return handle
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``ember.autograd.backward``)."""
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+    # backward(): bound in engine/autograd.py, next to the engine it starts.
 
     # ---- shape, type and device ----------------------------------------------------------------
 
@@ -267,7 +263,8 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            amount = "no values" if self._data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {amount} is ambiguous")
         return bool(self._data)
 
     def __float__(self):

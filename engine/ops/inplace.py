@@ -9,6 +9,8 @@ copy of the old value, so the old value it may have saved stays right after the 
 """
 import numpy as np
 
+from ..device import array_module
+from ..function import Function
 from ..grad_mode import _GradState, no_grad
 from ..tensor import Tensor
 
@@ -34,14 +36,31 @@ def inplace_update(target, op, *args, op_name=None, **kwargs):
         old = Tensor(target._data.copy())
         old.grad_fn, old._requires_grad = target.grad_fn, target._requires_grad
         result = op(old, *args, **kwargs)
+        if not result._requires_grad:  # a constant written over a value that required grad
+            result = Overwritten.apply(old, result)
     else:
         with no_grad():
             result = op(target, *args, **kwargs)
     write_into(target, result._data, name)
     if tracking and result._requires_grad:
+        if target._retains_grad:  # as PyTorch: the retained .grad is that of the newest value
+            target.grad_fn.retained, result.grad_fn.retained = None, target.grad_fn.retained
         target.grad_fn = result.grad_fn
         target._requires_grad = True
     return target
+
+
+class Overwritten(Function):
+    """A value that does not depend on the one it overwrote (``fill_``, ``zero_``, a comparison in
+    place...): as in PyTorch, the old value gets a zero gradient."""
+
+    @staticmethod
+    def forward(ctx, old, new):
+        return new.astype(old.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Tensor(array_module(grad._data).zeros_like(grad._data)), None
 
 
 def write_into(target, array, name):
@@ -55,9 +74,13 @@ def write_into(target, array, name):
         raise RuntimeError(f"{name}: result type {_type_name(array.dtype)} can't be cast to the desired "
                            f"output type {_type_name(destination.dtype)}")
     if not destination.flags.writeable:
-        raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to "
-                           f"tensor refers to a single memory location (an expanded tensor). Please "
-                           f"clone() the tensor before performing the operation.")
+        if 0 in destination.strides and destination.size > 1:
+            raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to "
+                               f"tensor refers to a single memory location (an expanded tensor). Please "
+                               f"clone() the tensor before performing the operation.")
+        raise RuntimeError(f"{name}: the written-to tensor's memory is read-only (e.g. from_numpy of a "
+                           f"non-writeable array). Please clone() the tensor before performing the "
+                           f"operation.")
     destination[...] = array
     target._version[0] += 1
 
@@ -92,7 +115,7 @@ def _fill(target, value):
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value.ndim} dimensions.")
         return value.to(target.dtype).expand(target.shape).clone()
-    return Tensor(np.full(target._data.shape, value, dtype=target._data.dtype))
+    return Tensor(array_module(target._data).full(target._data.shape, value, dtype=target._data.dtype))
 
 
 def _copy(target, source):
