@@ -26,6 +26,7 @@ from .grad_mode import _GradState
 from .tensor import Tensor
 
 _next_sequence_number = itertools.count().__next__
+_new_object = object.__new__
 
 # How a saved value comes back in backward.
 _SAVED_INPUT, _SAVED_OUTPUT, _SAVED_CONSTANT = 0, 1, 2
@@ -36,10 +37,10 @@ class Function:
 
     # next_edges[i]: where the gradient of input i goes: a Function (non-leaf), a leaf Tensor, or None.
     # input_meta[i]: (shape, dtype) of input i, to which the engine fits the gradient.
-    __slots__ = ("next_edges", "input_meta", "needs_input_grad", "sequence_number", "_to_save",
-                 "_saved", "__dict__", "__weakref__")
+    __slots__ = ("next_edges", "input_meta", "sequence_number", "_saved", "__dict__", "__weakref__")
 
     # Rarely set, so read from the class until an instance sets its own: apply need not write them.
+    _to_save = ()           # what forward asked to save, until apply packs it
     tensor_hooks = None     # hooks on the gradient of this node's output (Tensor.register_hook)
     retained = None         # weak reference to the output tensor that retains its grad
     creation_frame = None   # where the op was called, recorded in anomaly mode
@@ -47,39 +48,36 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on ``args`` (Tensors and plain values) and return the output Tensor."""
-        ctx = cls.__new__(cls)
-        ctx._to_save = ()
-        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
-        out = cls.forward(ctx, *arrays, **kwargs)
-        if type(out) is not np.ndarray:
-            out = _as_array(out, arrays)
+        ctx = _new_object(cls)
+        raw = cls.forward(ctx, *[a._data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        out = raw if type(raw) is np.ndarray else _as_array(raw)
         result = Tensor(out)
-
-        # Only floating outputs are differentiable: a cast to int or a comparison ends the graph.
-        if _GradState.enabled and out.dtype.kind == "f":
-            edges = None
-            for i, a in enumerate(args):
-                if isinstance(a, Tensor) and a._requires_grad:
-                    if edges is None:
-                        edges, meta = [None] * len(args), [None] * len(args)
-                    edges[i] = a.grad_fn or a
-                    meta[i] = (a._data.shape, a._data.dtype)
-            if edges is not None:
-                ctx.next_edges, ctx.input_meta = edges, meta
-                ctx.needs_input_grad = [e is not None for e in edges]
-                ctx.sequence_number = _next_sequence_number()
-                if ctx._to_save:
-                    ctx._saved = ctx._pack_saved(args, out, result)
-                    ctx._to_save = ()
-                else:
-                    ctx._saved = ()
-                result._requires_grad = True
-                result.grad_fn = ctx
-                if anomaly._AnomalyState.enabled:
-                    ctx.creation_frame = anomaly.user_frame()
         if anomaly._AnomalyState.enabled:
             _check_forward_anomaly(cls, args, out)
+        # Only floating outputs are differentiable: a cast to int or a comparison ends the graph.
+        if not _GradState.enabled or out.dtype.kind != "f":
+            return result
+        edges = [(a.grad_fn or a) if isinstance(a, Tensor) and a._requires_grad else None for a in args]
+        for edge in edges:
+            if edge is not None:
+                break
+        else:
+            return result  # no input requires grad (list.count would call Tensor.__eq__)
+        ctx.next_edges = edges
+        ctx.input_meta = [None if e is None else (a._data.shape, a._data.dtype)
+                          for a, e in zip(args, edges)]
+        ctx.sequence_number = _next_sequence_number()
+        ctx._saved = ctx._pack_saved(args, raw, result) if ctx._to_save else ()
+        result._requires_grad = True
+        result.grad_fn = ctx
+        if anomaly._AnomalyState.enabled:
+            ctx.creation_frame = anomaly.user_frame()
         return result
+
+    @property
+    def needs_input_grad(self):
+        """One bool per forward input: does its gradient flow anywhere?"""
+        return [e is not None for e in self.next_edges]
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -99,13 +97,16 @@ class Function:
         constant Tensor, so save only intermediates that are constant with respect to the inputs
         (masks, indices), or mark the op's backward as once-differentiable.
         """
-        self._to_save = values
+        if _GradState.enabled:  # with grad off (e.g. inside backward) nothing will be recorded
+            self._to_save = values
 
-    def _pack_saved(self, args, out, result):
+    def _pack_saved(self, args, raw_out, result):
+        # raw_out is forward's own return value: a 0-d NumPy result is a scalar that apply wrapped
+        # into an array, so identity with it (not with result._data) says "this is the output".
         packed = []
         for value in self._to_save:
-            if value is out:
-                packed.append((_SAVED_OUTPUT, out, result._version, result._version[0]))
+            if value is raw_out:
+                packed.append((_SAVED_OUTPUT, result._data, result._version, result._version[0]))
                 continue
             for a in args:
                 if isinstance(a, Tensor) and a._data is value:
@@ -113,6 +114,7 @@ class Function:
                     break
             else:
                 packed.append((_SAVED_CONSTANT, value, None, None))
+        self._to_save = ()
         return packed
 
     @property
@@ -209,7 +211,7 @@ def _is_array(value):
     return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, Tensor)
 
 
-def _as_array(out, arrays):
+def _as_array(out):
     """NumPy returns scalars for 0-d results; an op's output is always an array."""
     if isinstance(out, np.generic):
         return np.asarray(out)

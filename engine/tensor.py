@@ -53,21 +53,22 @@ class Tensor:
     view of the same memory and bumped by in-place ops, so backward can refuse stale saved values.
     """
 
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version", "_base", "_hooks",
-                 "_post_accumulate_hooks", "_retains_grad", "__weakref__")
+    # Every op creates a Tensor, so only what every tensor needs is set per instance; the rest are
+    # class defaults until set (in the instance __dict__, made on first write).
+    __slots__ = ("_data", "_requires_grad", "grad_fn", "_version", "__dict__", "__weakref__")
+    grad = None                     # accumulated gradient (leaves, and non-leaves that retain it)
+    _base = None                    # the tensor whose memory this view shares
+    _hooks = None                   # {handle id: hook} on a leaf's gradient
+    _post_accumulate_hooks = None   # {handle id: hook} run after a leaf's .grad was accumulated
+    _retains_grad = False
 
     def __init__(self, data, requires_grad=False):
         if type(data) is not np.ndarray:
             data = _coerce_array(data)
         self._data = data
         self._requires_grad = False
-        self.grad = None
         self.grad_fn = None
         self._version = [0]
-        self._base = None
-        self._hooks = None
-        self._post_accumulate_hooks = None
-        self._retains_grad = False
         if requires_grad:
             self.requires_grad = True
 

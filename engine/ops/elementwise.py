@@ -13,7 +13,7 @@ from ..device import array_module
 from ..function import Function
 from ..tensor import Tensor
 from .inplace import bind_inplace_methods
-from .operands import apply_broadcasting, promote
+from .operands import apply_binary, apply_broadcasting, promote
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
            "remainder", "neg", "negative", "pow", "reciprocal", "abs", "sign", "exp", "exp2", "log",
@@ -142,8 +142,7 @@ def binary_op(name, forward, derivative_a, derivative_b, doc=""):
     function = _binary_function(name, forward, derivative_a, derivative_b)
 
     def op(input, other):
-        a, b = promote(name, input, other)
-        return apply_broadcasting(name, function, a, b)
+        return apply_binary(name, function, input, other)
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = doc or f"Elementwise {name} with broadcasting. Shapes: (*a), (*b) -> broadcast(a, b)."
@@ -202,8 +201,7 @@ def add(input, other, alpha=1):
     """``input + alpha * other`` with broadcasting. Shapes: (*a), (*b) -> broadcast(a, b)."""
     if alpha != 1:
         other = mul(other, alpha)
-    a, b = promote("add", input, other)
-    return apply_broadcasting("add", Add, a, b)
+    return apply_binary("add", Add, input, other)
 
 
 def sub(input, other, alpha=1):
@@ -214,14 +212,12 @@ def sub(input, other, alpha=1):
                            "Use the `^` or `logical_xor()` operator instead.")
     if alpha != 1:
         other = mul(other, alpha)
-    a, b = promote("sub", input, other)
-    return apply_broadcasting("sub", Sub, a, b)
+    return apply_binary("sub", Sub, input, other)
 
 
 def mul(input, other):
     """Elementwise product with broadcasting. Shapes: (*a), (*b) -> broadcast(a, b)."""
-    a, b = promote("mul", input, other)
-    return apply_broadcasting("mul", Mul, a, b)
+    return apply_binary("mul", Mul, input, other)
 
 
 def div(input, other, rounding_mode=None):

@@ -36,7 +36,7 @@ def promote(op, *operands):
     matching PyTorch once the tensor has the result type.
     """
     if len(operands) == 2 and _same_type_pair(*operands):
-        return operands  # the common case, kept cheap: every binary op passes here
+        return operands
     operands = [check_operand(x, op, i) for i, x in enumerate(operands)]
     tensors = [x for x in operands if isinstance(x, Tensor)]
     check_same_device(op, *tensors)
@@ -89,7 +89,22 @@ def apply_broadcasting(op, function, *operands, **kwargs):
     try:
         return function.apply(*operands, **kwargs)
     except ValueError as error:
-        shapes = [x.shape for x in operands if isinstance(x, Tensor)]
-        if len(shapes) > 1 and "broadcast" in str(error):
-            raise broadcast_error(op, *shapes) from None
-        raise
+        raise _broadcast_failure(op, error, operands) from None
+
+
+def apply_binary(op, function, input, other):
+    """Promote two operands and apply an elementwise ``function``: the path of every binary op, so
+    the common case (same dtype, or a float tensor and a Python float) costs one check."""
+    if not _same_type_pair(input, other):
+        input, other = promote(op, input, other)
+    try:
+        return function.apply(input, other)
+    except ValueError as error:
+        raise _broadcast_failure(op, error, (input, other)) from None
+
+
+def _broadcast_failure(op, error, operands):
+    shapes = [x.shape for x in operands if isinstance(x, Tensor)]
+    if len(shapes) > 1 and "broadcast" in str(error):
+        return broadcast_error(op, *shapes)
+    return error
