@@ -51,6 +51,7 @@ CASES = [
     OpCase("pow", lambda rng, dtype: [[2.0, randn(rng, dtype, 3, 4)]]),
     OpCase("maximum", distinct_pair),
     OpCase("minimum", distinct_pair),
+    OpCase("clone", unary_samples()),
     OpCase("neg", unary_samples()),
     OpCase("negative", unary_samples()),
     OpCase("positive", unary_samples()),
