@@ -133,3 +133,11 @@ def test_operators_and_reflected_operators():
     assert (-x).tolist() == [-1.0, -2.0, -4.0]
     assert (7 // x).tolist() == [7.0, 3.0, 1.0]
     assert (x % 3).tolist() == [1.0, 2.0, 1.0]
+
+
+@pytest.mark.parametrize("scalar", [np.float64(2.5), np.float32(2.5), np.int64(3), np.bool_(True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_numpy_scalars_promote_like_python_numbers(scalar, dtype):
+    a = np.ones(3, dtype)
+    assert (ember.from_numpy(a) * scalar).dtype.name == \
+        str((torch.from_numpy(a) * scalar.item()).dtype).replace("torch.", "")

@@ -8,10 +8,14 @@ from ..tensor import Tensor
 
 
 def check_operand(value, op, position):
-    if isinstance(value, Tensor) or isinstance(value, numbers.Number):
+    """A Tensor or a Python number; NumPy scalars become Python numbers, which promote as PyTorch's
+    do (NumPy 2 would treat ``np.float64(2.5)`` as full-width and upcast a float32 tensor)."""
+    if isinstance(value, Tensor):
         return value
-    if isinstance(value, np.ndarray) and value.ndim == 0:
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
         return value.item()
+    if isinstance(value, numbers.Number):
+        return value
     raise TypeError(f"{op}(): argument {position} must be a Tensor or a number, "
                     f"not {type(value).__name__}")
 
