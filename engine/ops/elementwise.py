@@ -82,9 +82,15 @@ sin = unary_op("sin", lambda xp, x: xp.sin(x), lambda x, y: cos(x))
 cos = unary_op("cos", lambda xp, x: xp.cos(x), lambda x, y: -sin(x))
 tan = unary_op("tan", lambda xp, x: xp.tan(x), lambda x, y: 1 + y * y)
 tanh = unary_op("tanh", lambda xp, x: xp.tanh(x), lambda x, y: 1 - y * y)
-# sigmoid(x) = exp(-log(1 + e^-x)): logaddexp keeps it finite and accurate at both tails
-sigmoid = unary_op("sigmoid", lambda xp, x: xp.exp(-xp.logaddexp(0, -x)).astype(x.dtype, copy=False),
-                   lambda x, y: y * (1 - y))
+def _sigmoid_forward(xp, x):
+    # 1 / (1 + e^-x): e^-x overflows to inf for very negative x, and 1 / inf = 0 is the right limit
+    with np.errstate(over="ignore"):
+        denominator = xp.asarray(xp.exp(-x))  # NumPy gives 0-d inputs a scalar: make it an array
+    denominator += 1
+    return xp.reciprocal(denominator, out=denominator)
+
+
+sigmoid = unary_op("sigmoid", _sigmoid_forward, lambda x, y: y * (1 - y))
 floor = unary_op("floor", lambda xp, x: xp.floor(x), _zero, floating=False)
 ceil = unary_op("ceil", lambda xp, x: xp.ceil(x), _zero, floating=False)
 trunc = unary_op("trunc", lambda xp, x: xp.trunc(x), _zero, floating=False)
@@ -283,6 +289,8 @@ def _pow_forward(xp, a, b):
             (hasattr(b, "dtype") and b.dtype.kind in "iu" and (b < 0).any()) or
             (isinstance(b, int) and b < 0)):
         raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+    if type(b) is int and b == 2:
+        return a * a  # twice as fast as the general power, and the most common exponent
     return xp.power(a, b)
 
 
