@@ -24,18 +24,20 @@ __all__ = ["softmax", "log_softmax", "softmin", "linear", "dropout", "embedding"
 # ---- softmax -------------------------------------------------------------------------------------
 
 def _shifted(x, dim):
-    """``x - max(x, dim)``: exp of it cannot overflow. ``initial`` lets empty dims through; a slice
-    that is all -inf (or holds +inf) gives NaN, as in PyTorch."""
+    """``x - max(x, dim)`` as a new array (which callers may overwrite): exp of it cannot overflow.
+    ``initial`` lets empty dims through; a slice that is all -inf (or holds +inf) gives NaN, as in
+    PyTorch."""
     with np.errstate(invalid="ignore"):
-        return x - x.max(axis=dim, keepdims=True, initial=-np.inf)
+        return array_module(x).asarray(x - x.max(axis=dim, keepdims=True, initial=-np.inf))
 
 
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
-        e = array_module(x).exp(_shifted(x, dim))
-        y = e / e.sum(axis=dim, keepdims=True)
+        y = _shifted(x, dim)
+        array_module(x).exp(y, out=y)   # in place: one temporary instead of three
+        y /= y.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(y)
         return y
 
@@ -51,8 +53,8 @@ class LogSoftmax(Function):
     def forward(ctx, x, dim):
         ctx.dim = dim
         xp = array_module(x)
-        shifted = _shifted(x, dim)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        y = _shifted(x, dim)
+        y -= xp.log(xp.exp(y).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(y)
         return y
 
