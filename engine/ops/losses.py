@@ -60,6 +60,14 @@ def _shapes(**tensors):
     return "(" + ", ".join(f"{name} {tuple(t.shape)}" for name, t in tensors.items() if t is not None) + ")"
 
 
+class _LazyShapes:
+    def __init__(self, **tensors):
+        self.tensors = tensors
+
+    def __str__(self):
+        return _shapes(**self.tensors)
+
+
 def _check_broadcasts_to(op, name, tensor, shape, **context):
     """``tensor`` (a weight) must broadcast to the loss's ``shape`` without enlarging it."""
     try:
@@ -134,7 +142,7 @@ class PlaceClass(Function):
 def _batched(op, input, target):
     """Check a class-index target against input (C,), (N, C) or (N, C, d1, ...); return both in
     the batched layout (N, C, d...) and (N, d...)."""
-    shapes = _shapes(input=input, target=target)
+    shapes = _LazyShapes(input=input, target=target)  # formatted only when an error needs it
     if input.ndim == 0:
         raise ValueError(f"{op}: Expected 1 or more dimensions (got 0) {shapes}")
     if target._data.dtype not in (np.int64, np.uint8):
@@ -165,6 +173,52 @@ def _class_weights(op, weight, classes, dtype):
     return weight._data.astype(dtype, copy=False)
 
 
+def _checked_targets(op, t, classes, ignore_index, input, target):
+    """Class indices as int64, with ignored positions reading class 0 (their weight is 0); an index
+    outside [0, classes) raises, as in PyTorch."""
+    xp = array_module(t._data)
+    safe = xp.where(t._data != ignore_index, t._data, 0).astype(np.int64)
+    out_of_range = (safe < 0) | (safe >= classes)
+    if out_of_range.any():
+        raise IndexError(f"{op}: Target {int(safe[out_of_range].ravel()[0])} is out of bounds. "
+                         f"({classes} classes) {_shapes(input=input, target=target)}")
+    return safe
+
+
+class CrossEntropy(Function):
+    """Fused cross entropy of logits (N, C) against class indices (N,): the common case, in one
+    pass over the logits instead of log_softmax, a pick, a product and a reduction."""
+
+    @staticmethod
+    def forward(ctx, x, target, kept, reduction):
+        xp = array_module(x)
+        shifted = x - x.max(axis=1, keepdims=True)
+        log_normalizer = xp.log(xp.exp(shifted).sum(axis=1))
+        loss = (log_normalizer - shifted[xp.arange(len(target)), target]) * kept
+        count = kept.sum()
+        ctx.reduction, ctx.count = reduction, count
+        ctx.save_for_backward(x, target, kept)
+        if reduction == "none":
+            return loss
+        total = loss.sum()
+        if reduction == "sum":
+            return total
+        with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0/0 = NaN, as PyTorch
+            return total / count
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, target, kept = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            grad = grad / max(float(ctx.count), 1.0)  # count 0: every position is ignored anyway
+        per_position = (kept * grad).reshape(-1, 1)
+        xp = array_module(target._data)
+        onehot = xp.zeros(x.shape, x._data.dtype)
+        xp.put_along_axis(onehot, target._data[:, None], 1, axis=1)
+        # d loss_n / d x_n = softmax(x_n) - onehot(target_n), zero at ignored positions
+        return (x.softmax(1) - Tensor(onehot)) * per_position, None, None, None
+
+
 def _class_index_loss(op, log_probs, target, weight, ignore_index, reduction, label_smoothing=0.0):
     """``-weight[t] * log_probs[t]`` at each position (0 where ``t == ignore_index``), blended
     with the smoothing term when ``label_smoothing > 0``; 'mean' divides by the total weight of
@@ -174,11 +228,7 @@ def _class_index_loss(op, log_probs, target, weight, ignore_index, reduction, la
     class_weights = _class_weights(op, weight, classes, x._data.dtype)
     xp = array_module(t._data)
     kept = t._data != ignore_index
-    safe = xp.where(kept, t._data, 0).astype(np.int64)  # ignored positions read class 0, weighted 0
-    out_of_range = (safe < 0) | (safe >= classes)
-    if out_of_range.any():
-        raise IndexError(f"{op}: Target {int(safe[out_of_range].ravel()[0])} is out of bounds. "
-                         f"({classes} classes) {_shapes(input=log_probs, target=target)}")
+    safe = _checked_targets(op, t, classes, ignore_index, log_probs, target)
     position_weights = (class_weights[safe] if class_weights is not None else
                         xp.ones(safe.shape, x._data.dtype)) * kept
     loss = PickClass.apply(x, safe) * Tensor(-position_weights)
@@ -239,6 +289,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if label_smoothing > 1.0:
         raise RuntimeError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: "
                            f"{label_smoothing}")
+    if input.ndim == 2 and weight is None and label_smoothing == 0 and target.shape != input.shape:
+        x, t = _batched("cross_entropy", input, target)
+        classes = _checked_targets("cross_entropy", t, input.shape[1], ignore_index, input, target)
+        kept = (t._data != ignore_index).astype(x._data.dtype)
+        return CrossEntropy.apply(x, classes, kept, reduction)
     log_probs = log_softmax(input, 0 if input.ndim == 1 else 1)
     if target.shape == input.shape:
         return _class_probability_loss(log_probs, target, weight, reduction, label_smoothing)
