@@ -317,19 +317,31 @@ minimum = binary_op("minimum", lambda xp, a, b: xp.minimum(a, b),
                     doc="Elementwise min of two tensors (NaN propagates). Shapes broadcast.")
 
 
+def _select(xp, condition, a, b):
+    """``xp.where(condition, a, b)``. When the other side is the number 0 (masking a gradient, as
+    relu's backward does) a multiply by the mask is 5-10x faster than NumPy's where on a random
+    mask; it is exact unless the kept side holds inf/NaN (inf * 0 is NaN), so that is checked."""
+    for kept, other, mask in ((a, b, condition), (b, a, None)):
+        if type(other) in (int, float) and other == 0 and type(kept) is np.ndarray and \
+                kept.dtype.kind == "f" and xp.isfinite(kept).all():
+            out = kept * (condition if mask is not None else ~condition)
+            out += 0.0  # -x * False is -0.0; where gives +0.0
+            return out
+    return xp.where(condition, a, b)
+
+
 class Where(Function):
     @staticmethod
     def forward(ctx, condition, a, b):
         ctx.save_for_backward(condition)
-        return array_module(condition).where(condition, a, b)
+        return _select(array_module(condition), condition, a, b)
 
     @staticmethod
     def backward(ctx, grad):
         condition, = ctx.saved_tensors
-        zero = grad * 0
         return (None,
-                where(condition, grad, zero) if ctx.needs_input_grad[1] else None,
-                where(condition, zero, grad) if ctx.needs_input_grad[2] else None)
+                where(condition, grad, 0.0) if ctx.needs_input_grad[1] else None,
+                where(condition, 0.0, grad) if ctx.needs_input_grad[2] else None)
 
 
 def where(condition, input, other):
