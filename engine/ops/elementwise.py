@@ -325,7 +325,7 @@ def _select(xp, condition, a, b):
         if type(other) in (int, float) and other == 0 and type(kept) is np.ndarray and \
                 kept.dtype.kind == "f" and xp.isfinite(kept).all():
             out = kept * (condition if mask is not None else ~condition)
-            out += 0.0  # -x * False is -0.0; where gives +0.0
+            out += 0.0  # -x * False is -0.0 where `where` gives +0.0 (a kept -0.0 turns +0.0 too)
             return out
     return xp.where(condition, a, b)
 
