@@ -43,6 +43,8 @@ PACKAGES = {
     "ember.engine.ops": "engine/ops",
     "ember.kernels": "kernels",
     "ember.nn": "nn",
+    "ember.optim": "_ember/optim",
+    "ember.data": "_ember/data",
     "ember.bench": "bench",
 }
 

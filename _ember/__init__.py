@@ -14,7 +14,8 @@ from .engine.random import (Generator, default_generator, get_rng_state, initial
                             seed, set_rng_state)
 from .engine.ops import TOP_LEVEL as _ops_all
 from .engine.creation import __all__ as _creation_all
-from . import autograd, functional, kernels, nn
+from . import autograd, data, functional, kernels, nn, optim
+from .serialization import *  # noqa: F401,F403
 
 dtype = _dtypes.dtype
 bool = _dtypes.bool_  # noqa: A001 (PyTorch's name)

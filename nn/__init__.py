@@ -1,8 +1,14 @@
 """``ember.nn``: modules, layers, losses and their functional forms (``ember.nn.functional``)."""
-from . import functional
+from . import functional, init, utils
+from .activation import *      # noqa: F401,F403
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .conv import *            # noqa: F401,F403
+from .linear import *          # noqa: F401,F403
+from .loss import *            # noqa: F401,F403
 from .module import Module, Parameter
+from .normalization import *   # noqa: F401,F403
+from .pooling import *         # noqa: F401,F403
+from .rnn import *             # noqa: F401,F403
+from .sparse import *          # noqa: F401,F403
 from .summary import summary
-
-__all__ = ["functional", "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict",
-           "ParameterList", "ParameterDict", "summary"]
+from .transformer import *     # noqa: F401,F403

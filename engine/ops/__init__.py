@@ -4,11 +4,11 @@
 ``ember`` itself exports, as ``torch`` does: the core families plus the few nn ops that PyTorch
 also has at the top with the same signature.
 """
-from . import (activations, comparison, conversion, elementwise, indexing, inplace, linalg, losses,
-               nn_ops, reduction, shape)
+from . import (activations, attention, comparison, conversion, conv, elementwise, indexing, inplace,
+               linalg, losses, nn_ops, normalization, pooling, reduction, shape)
 
 FAMILIES = (conversion, elementwise, activations, comparison, reduction, linalg, shape, indexing,
-            nn_ops, losses)
+            nn_ops, losses, conv, pooling, normalization, attention)
 CORE_FAMILIES = (conversion, elementwise, comparison, reduction, linalg, shape, indexing)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]
