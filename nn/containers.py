@@ -1,5 +1,6 @@
 """Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList``, ``ParameterDict``."""
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from .module import Module, Parameter
 
@@ -32,14 +33,7 @@ class Sequential(Module):
         self.add_module(key, module)
 
     def __delitem__(self, index):
-        keys = list(self._modules)
-        for key in (keys[index] if isinstance(index, slice) else [keys[_checked_index(index, len(keys), "Sequential")]]):
-            del self._modules[key]
-        # keep the keys 0..n-1, as PyTorch does
-        modules = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(modules):
-            self._modules[str(i)] = module
+        _delete_and_renumber(self, index)
 
     def __len__(self):
         return len(self._modules)
@@ -50,6 +44,22 @@ class Sequential(Module):
     def append(self, module):
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        _insert_and_renumber(self, index, module, "Sequential")
+        return self
+
+    def pop(self, index):
+        module = self[index]
+        del self[index]
+        return module
 
 
 class ModuleList(Module):
@@ -68,11 +78,20 @@ class ModuleList(Module):
     def __setitem__(self, index, module):
         self.add_module(str(_checked_index(index, len(self), "ModuleList")), module)
 
+    def __delitem__(self, index):
+        _delete_and_renumber(self, index)
+
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
 
     def append(self, module):
         self.add_module(str(len(self)), module)
@@ -84,14 +103,30 @@ class ModuleList(Module):
         return self
 
     def insert(self, index, module):
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
+        _insert_and_renumber(self, index, module, "ModuleList")
+
+    def pop(self, index=-1):
+        module = self[index]
+        del self[index]
+        return module
 
     def forward(self, *args):
         raise NotImplementedError("ModuleList is a container; iterate over it in your forward")
+
+    def __repr__(self):
+        # as PyTorch: a run of equal modules prints once, "(first-last): n x module"
+        if not len(self):
+            return "ModuleList()"
+        runs = []  # [first, last, repr]
+        for i, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = [(f"({first}): " if first == last else f"({first}-{last}): {last - first + 1} x ")
+                 + text.replace("\n", "\n  ") for first, last, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -134,6 +169,14 @@ class ModuleDict(Module):
         for key, module in items:
             self.add_module(key, module)
 
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
     def forward(self, *args):
         raise NotImplementedError("ModuleDict is a container; look modules up in your forward")
 
@@ -168,8 +211,7 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self):
-        return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                         for i, p in enumerate(self))
+        return _parameter_lines(enumerate(self), lambda p: str(p.dtype))
 
 
 class ParameterDict(Module):
@@ -177,8 +219,7 @@ class ParameterDict(Module):
 
     def __init__(self, parameters=None):
         super().__init__()
-        for key, value in (parameters.items() if hasattr(parameters, "items") else parameters or ()):
-            self[key] = value
+        self.update(parameters or ())
 
     def __getitem__(self, key):
         return self._parameters[key]
@@ -203,6 +244,62 @@ class ParameterDict(Module):
 
     def items(self):
         return self._parameters.items()
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def update(self, parameters):
+        """Add (key, parameter) pairs; a plain dict's keys are taken in sorted order, as PyTorch."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = parameters.items()
+        elif isinstance(parameters, Mapping):
+            items = sorted(parameters.items())
+        else:
+            items = parameters
+        for key, value in items:
+            self[key] = value
+
+    def extra_repr(self):
+        return _parameter_lines(self.items(), lambda p: p.type())
+
+
+def _parameter_lines(items, type_name):
+    """PyTorch's listing of a parameter container: ``(key): Parameter containing: [type of size
+    2x3]``, indented two more spaces than submodules are."""
+    lines = []
+    for key, p in items:
+        device = f" ({p.device})" if p.device.type != "cpu" else ""
+        lines.append(f"  ({key}): Parameter containing: [{type_name(p)} of size "
+                     f"{'x'.join(map(str, p.shape))}{device}]")
+    return "\n".join(lines)
+
+
+def _delete_and_renumber(container, index):
+    """Delete module(s) by index or slice and renumber the rest 0..n-1, as PyTorch does."""
+    keys = list(container._modules)
+    doomed = keys[index] if isinstance(index, slice) else \
+        [keys[_checked_index(index, len(keys), type(container).__name__)]]
+    for key in doomed:
+        del container._modules[key]
+    modules = list(container._modules.values())
+    container._modules.clear()
+    for i, module in enumerate(modules):
+        container._modules[str(i)] = module
+
+
+def _insert_and_renumber(container, index, module, name):
+    modules = list(container._modules.values())
+    if not -len(modules) <= index <= len(modules):
+        raise IndexError(f"Index out of range: {index}")
+    modules.insert(index, module)
+    container._modules.clear()
+    for i, m in enumerate(modules):
+        container.add_module(str(i), m)
 
 
 def _as_parameter(value):

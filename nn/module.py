@@ -5,12 +5,13 @@ submodule, and ``register_buffer`` adds state that is saved but not trained (run
 Everything else (``parameters()``, ``state_dict()``, ``to()``, hooks...) walks that tree.
 """
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..engine import Tensor, is_grad_enabled, no_grad
 from ..engine.function import Function
-from ..engine.tensor import RemovableHandle
+from ..engine.tensor import RemovableHandle, Size
 
 
 class Parameter(Tensor):
@@ -33,7 +34,16 @@ class Parameter(Tensor):
         return copy
 
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys it did not find and the keys it did not use."""
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 class Module:
@@ -59,11 +69,16 @@ class Module:
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"cannot assign '{name}' before Module.__init__() call "
-                                 f"(call super().__init__() first in {type(self).__name__}.__init__)")
+            # plain attributes may be set before Module.__init__ (PyTorch allows it), not these
+            if isinstance(value, (Parameter, Module)):
+                kind = "parameters" if isinstance(value, Parameter) else "module"
+                raise AttributeError(f"cannot assign {kind} before Module.__init__() call (call "
+                                     f"super().__init__() first in {type(self).__name__}.__init__)")
+            object.__setattr__(self, name, value)
+            return
         params, modules, buffers = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
-            self._discard(name)
+            self._discard(name, keep=params)
             params[name] = value
         elif name in params:
             if value is not None:
@@ -71,7 +86,7 @@ class Module:
                                 f"(ember.nn.Parameter or None expected)")
             params[name] = None
         elif isinstance(value, Module):
-            self._discard(name)
+            self._discard(name, keep=modules)
             modules[name] = value
         elif name in modules:
             if value is not None:
@@ -86,10 +101,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _discard(self, name):
+    def _discard(self, name, keep=None):
+        """Forget ``name`` everywhere but in the registry ``keep``, where reassigning it keeps its
+        position (so the order of parameters and state_dict keys does not change, as in PyTorch)."""
         for registry in (self.__dict__, self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
-        self._non_persistent_buffers.discard(name)
+            if registry is not keep:
+                registry.pop(name, None)
+        if keep is not self._buffers:
+            self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name):
         # Only called when normal lookup fails: the registered parameters, buffers and submodules.
@@ -115,7 +134,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
                             f"(ember.nn.Parameter or None required)")
-        self._discard(name)
+        self._discard(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -124,9 +143,11 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             f"(ember.Tensor or None required)")
-        self._discard(name)
+        self._discard(name, keep=self._buffers)
         self._buffers[name] = tensor
-        if not persistent:
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
             self._non_persistent_buffers.add(name)
 
     def add_module(self, name, module):
@@ -134,7 +155,7 @@ class Module:
         _check_name(self, name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._discard(name)
+        self._discard(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -228,6 +249,8 @@ class Module:
         Mis-shaped entries always raise; with ``strict``, missing and unexpected keys raise too.
         Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -239,13 +262,13 @@ class Module:
             source_array = source._data if isinstance(source, Tensor) else np.asarray(source)
             if source_array.shape != target._data.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{list(source_array.shape)} from checkpoint, the shape in current "
-                              f"model is {list(target._data.shape)}.")
-        if strict:
+                              f"{Size(source_array.shape)!r} from checkpoint, the shape in current "
+                              f"model is {Size(target._data.shape)!r}.")
+        if strict:  # PyTorch's wording, trailing spaces included
             if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
             if missing:
-                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
