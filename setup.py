@@ -45,6 +45,7 @@ PACKAGES = {
     "ember.nn": "nn",
     "ember.optim": "_ember/optim",
     "ember.data": "_ember/data",
+    "ember.models": "_ember/models",
     "ember.bench": "bench",
 }
 
@@ -59,11 +60,11 @@ setup(
     package_dir=PACKAGES,
     ext_modules=[CMakeExtension("ember.kernels._cpu")],
     cmdclass={"build_ext": CMakeBuild},
-    install_requires=["numpy>=1.26", "safetensors>=0.4"],
+    install_requires=["numpy>=1.26", "safetensors>=0.4", "tqdm>=4.60"],
     extras_require={
-        "data": ["scikit-learn>=1.3", "mlxtend>=0.23"],
+        "data": ["scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
         "test": ["torch>=2.3,<2.15", "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6",
-                 "scikit-learn>=1.3", "mlxtend>=0.23"],
+                 "scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
         "bench": ["torch>=2.3,<2.15", "pytest-benchmark>=4"],
     },
     entry_points={"console_scripts": ["ember=ember.cli:main"]},

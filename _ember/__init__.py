@@ -16,6 +16,7 @@ from .engine.ops import TOP_LEVEL as _ops_all
 from .engine.creation import __all__ as _creation_all
 from . import autograd, data, functional, kernels, nn, optim
 from .serialization import *  # noqa: F401,F403
+from . import models  # noqa: E402  (the zoo builds on nn)
 
 dtype = _dtypes.dtype
 bool = _dtypes.bool_  # noqa: A001 (PyTorch's name)

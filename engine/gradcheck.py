@@ -54,7 +54,7 @@ def analytical_jacobian(func, inputs):
             row += o._data.size
             continue
         for k in range(o._data.size):
-            seed = np.zeros_like(o._data)
+            seed = np.zeros(o._data.shape, o._data.dtype)  # C order, so the reshape below is a view
             seed.reshape(-1)[k] = 1
             grads = autograd_grad(o, diff, Tensor(seed), retain_graph=True, allow_unused=True)
             for j, g in enumerate(grads):

@@ -6,7 +6,7 @@ import ember
 
 FAMILY_TEST_MODULES = ["test_elementwise", "test_comparison", "test_activations", "test_reduction",
                        "test_linalg", "test_shape", "test_indexing", "test_nn_ops", "test_losses",
-                       "test_conv", "test_pooling"]
+                       "test_conv", "test_pooling", "test_normalization", "test_attention"]
 
 # Public names that are not ops with a PyTorch twin to compare against.
 NOT_OPS = {

@@ -114,7 +114,12 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        out = array_module(x).matmul(x, weight.T)
+        xp = array_module(x)
+        if x.ndim > 2 and weight.ndim == 2:
+            # one 2-D GEMM over all leading dims is 2-3x faster in NumPy than a batched matmul
+            out = xp.matmul(x.reshape(-1, x.shape[-1]), weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
+        else:
+            out = xp.matmul(x, weight.T)
         return out if bias is None else out + bias
 
     @staticmethod
