@@ -164,6 +164,7 @@ class Trainer:
             import matplotlib
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
             return None
         path = path or os.path.join(self.checkpoint_dir, "curves.png")
@@ -175,6 +176,7 @@ class Trainer:
                 if all(key in r for r in self.history):
                     axis.plot(epochs, [r[key] for r in self.history], marker="o", label=split)
             axis.set_xlabel("epoch")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.set_ylabel(metric)
             axis.grid(alpha=0.3)
             axis.legend()
