@@ -26,6 +26,15 @@ def _uniform_fan_in_bias(bias, fan_in):
     init.uniform_(bias, -bound, bound)
 
 
+def reset_weight_and_bias(weight, bias):
+    """PyTorch's default init of Linear and Conv layers: kaiming_uniform_ with a = sqrt(5), i.e.
+    gain sqrt(2 / (1 + 5)) and bound gain * sqrt(3 / fan_in) = 1 / sqrt(fan_in), and the bias
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        _uniform_fan_in_bias(bias, init._calculate_fan_in_and_fan_out(weight)[0])
+
+
 class Linear(Module):
     """``y = x W^T + b``. Shapes: input (*, in_features) -> (*, out_features); weight
     (out_features, in_features), bias (out_features,). Init as PyTorch: W ~ kaiming_uniform_(a=sqrt(5))
@@ -43,10 +52,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # gain sqrt(2 / (1 + 5)) with bound gain * sqrt(3 / fan_in) = 1 / sqrt(fan_in)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            _uniform_fan_in_bias(self.bias, init._calculate_fan_in_and_fan_out(self.weight)[0])
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):
         return linear(input, self.weight, self.bias)
