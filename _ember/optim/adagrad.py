@@ -44,10 +44,6 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 self._init_state(p)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._step_tensors()
-
     def _init_state(self, p):
         xp = array_module(p._data)
         state = self.state[p]

@@ -54,10 +54,6 @@ class Adam(Optimizer):
                     "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._step_tensors()
-
     @no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""

@@ -154,6 +154,7 @@ class Optimizer:
             for name, default in self.defaults.items():
                 if default is not required:
                     group.setdefault(name, default)
+        self._step_tensors()
 
     def __repr__(self):
         text = type(self).__name__ + " ("

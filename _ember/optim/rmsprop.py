@@ -45,10 +45,6 @@ class RMSprop(Optimizer):
                     "maximize": maximize, "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._step_tensors()
-
     @no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
