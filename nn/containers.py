@@ -129,50 +129,61 @@ class ModuleList(Module):
         return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ModuleDict(Module):
+class _NamedRegistry:
+    """The read side of a dict container, over one of Module's registries (``_registry``)."""
+
+    _registry = None
+
+    def _entries(self):
+        return self.__dict__[self._registry]
+
+    def __getitem__(self, key):
+        return self._entries()[key]
+
+    def __delitem__(self, key):
+        del self._entries()[key]
+
+    def __len__(self):
+        return len(self._entries())
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __contains__(self, key):
+        return key in self._entries()
+
+    def keys(self):
+        return self._entries().keys()
+
+    def values(self):
+        return self._entries().values()
+
+    def items(self):
+        return self._entries().items()
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+
+class ModuleDict(_NamedRegistry, Module):
     """A dict of modules by name, registered so their parameters are the dict owner's."""
+
+    _registry = "_modules"
 
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
-        return self._modules[key]
-
     def __setitem__(self, key, module):
         self.add_module(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
 
     def update(self, modules):
         items = modules.items() if hasattr(modules, "items") else modules
         for key, module in items:
             self.add_module(key, module)
-
-    def pop(self, key):
-        module = self[key]
-        del self[key]
-        return module
 
     def clear(self):
         self._modules.clear()
@@ -214,44 +225,17 @@ class ParameterList(Module):
         return _parameter_lines(enumerate(self), lambda p: str(p.dtype))
 
 
-class ParameterDict(Module):
+class ParameterDict(_NamedRegistry, Module):
     """A dict of parameters by name."""
+
+    _registry = "_parameters"
 
     def __init__(self, parameters=None):
         super().__init__()
         self.update(parameters or ())
 
-    def __getitem__(self, key):
-        return self._parameters[key]
-
     def __setitem__(self, key, value):
         self.register_parameter(key, _as_parameter(value))
-
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def values(self):
-        return self._parameters.values()
-
-    def items(self):
-        return self._parameters.items()
-
-    def __delitem__(self, key):
-        del self._parameters[key]
-
-    def pop(self, key):
-        value = self[key]
-        del self[key]
-        return value
 
     def update(self, parameters):
         """Add (key, parameter) pairs; a plain dict's keys are taken in sorted order, as PyTorch."""
