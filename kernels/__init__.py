@@ -1,11 +1,29 @@
 """ember's kernels: a registry of implementations per (op, device), each raced against a NumPy
-reference. See ``available()`` for what serves each op here and why the others don't."""
-from . import cpu_extension, reference
-from .registry import available, dispatch, implementation, names, register, use
+reference. See ``available()`` for what serves each op here and why the others don't.
 
-register("erf", "cpu", "cpp", cpu_extension.kernel("erf"))
-register("erf", "cpu", "numpy", lambda: reference.erf)
+One module per kernel family (``conv.py``, ``pooling.py``, ...) holds the family's NumPy reference,
+the glue to its C++ kernels (``cpu/<family>.cpp``) and the registrations, best implementation first.
+"""
+from . import cpu_extension
+from .registry import available, dispatch, implementation, names, register, use
+# each family registers its implementations on import
+from . import activation, conv, elementwise, embedding, normalization, pooling, recurrent, softmax  # noqa: E402,F401
 
 cpu_extension.check_required()
 
-__all__ = ["available", "dispatch", "implementation", "names", "register", "use"]
+
+def set_num_threads(n):
+    """Threads for ember's OpenMP kernels (NumPy's BLAS keeps its own pool)."""
+    cpu_extension.load().set_num_threads(int(n))
+
+
+def get_num_threads():
+    """Threads ember's OpenMP kernels use (1 without the extension)."""
+    try:
+        return cpu_extension.load().get_num_threads()
+    except ImportError:
+        return 1
+
+
+__all__ = ["available", "dispatch", "get_num_threads", "implementation", "names", "register",
+           "set_num_threads", "use"]

@@ -43,11 +43,18 @@ def _device_type(array):
     return "cpu" if isinstance(array, np.ndarray) else "cuda"
 
 
+def _forced_name(op):
+    """The implementation forced for ``op``: by its own name, or by a kernel name it starts with
+    (``use(conv2d="numpy")`` covers conv2d_forward, conv2d_backward_input, ...); the longest wins."""
+    matches = [key for key in _forced if op == key or op.startswith(key + "_")]
+    return _forced[max(matches, key=len)] if matches else None
+
+
 def _resolve(op, device):
     candidates = _implementations.get((op, device))
     if not candidates:
         raise NotImplementedError(f"no kernel is registered for '{op}' on {device}")
-    forced = _forced.get(op)
+    forced = _forced_name(op)
     for impl in candidates:
         if forced is not None and impl.name != forced:
             continue
@@ -97,7 +104,7 @@ def available():
             function = impl.load()
             if function is not None:
                 entry["implementations"][impl.name] = "available"
-                if entry["using"] is None and _forced.get(op, impl.name) == impl.name:
+                if entry["using"] is None and (_forced_name(op) or impl.name) == impl.name:
                     entry["using"] = impl.name
             else:
                 entry["implementations"][impl.name] = f"unavailable: {impl.reason}"
@@ -112,7 +119,9 @@ def names(op, device):
 
 @contextlib.contextmanager
 def use(**choices):
-    """Force implementations inside a ``with`` block: ``with use(erf="numpy"): ...``."""
+    """Force implementations inside a ``with`` block: ``with use(erf="numpy"): ...``. A name
+    covers every op it prefixes: ``use(conv2d="numpy")`` forces conv2d_forward, conv2d_backward_input
+    and conv2d_backward_weight."""
     previous = dict(_forced)
     _forced.update(choices)
     _resolved.clear()

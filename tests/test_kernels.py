@@ -1,38 +1,86 @@
 """The kernel registry, and every available implementation of every kernel against its NumPy
-reference (random shapes, odd sizes, non-contiguous inputs, float32 and float64)."""
+reference (random shapes, odd sizes, non-contiguous inputs, float32 and float64). The cases are in
+tests/kernel_cases/<family>.py; kernel_check.py is the harness."""
+import importlib.util
 import os
+import pathlib
 
 import numpy as np
 import pytest
 
 import ember
 from ember.kernels import registry
+from kernel_check import assert_outputs_match, noncontiguous
 
-KERNEL_INPUTS = {
-    "erf": lambda rng, dtype, shape: (rng.standard_normal(shape).astype(dtype) * 2,),
-}
-SHAPES = [(1,), (7,), (3, 5), (2, 3, 33), (1 << 16) + 3]
+SEEDS = range(4)
 
 
-def implementations():
-    return [(op, name) for op in KERNEL_INPUTS for name in ember.kernels.names(op, "cpu")]
+def _load_cases():
+    cases = []
+    for path in sorted((pathlib.Path(__file__).parent / "kernel_cases").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"kernel_cases_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cases.extend(module.CASES)
+    return cases
 
 
-@pytest.mark.parametrize("op,name", implementations())
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("contiguous", [True, False])
-def test_implementation_matches_reference(op, name, dtype, contiguous):
-    reference = registry.implementation(op, "cpu", "numpy")
-    kernel = registry.implementation(op, "cpu", name)
-    rng = np.random.default_rng(0)
-    for shape in SHAPES:
-        inputs = KERNEL_INPUTS[op](rng, dtype, shape)
-        if not contiguous:
-            inputs = tuple(x[..., ::-1] for x in inputs)
-        expected, actual = reference(*inputs), kernel(*inputs)
-        assert actual.dtype == expected.dtype and actual.shape == expected.shape
-        np.testing.assert_allclose(actual, expected, rtol=1e-6 if dtype == np.float32 else 1e-14,
-                                   atol=1e-7 if dtype == np.float32 else 1e-15)
+CASES = _load_cases()
+
+
+def _implementations():
+    return [pytest.param(case, name, id=f"{case.id}-{name}")
+            for case in CASES for name in ember.kernels.names(case.op, "cpu") if name != "numpy"]
+
+
+def _copies(args):
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
+@pytest.mark.parametrize("case,name", _implementations())
+@pytest.mark.parametrize("layout", ["contiguous", "noncontiguous"])
+def test_implementation_matches_reference(case, name, layout):
+    reference = registry.implementation(case.op, "cpu", "numpy")
+    kernel = registry.implementation(case.op, "cpu", name)
+    for dtype in case.dtypes:
+        for seed in SEEDS:
+            args = case.make(np.random.default_rng(seed), dtype)
+            if layout == "noncontiguous":
+                args = tuple(noncontiguous(a) if isinstance(a, np.ndarray) else a for a in args)
+            before = _copies(args)
+            expected = reference(*_copies(args))
+            actual = kernel(*args)
+            label = f"{case.id} [{name}, {np.dtype(dtype).name}, seed {seed}, {layout}]"
+            assert_outputs_match(actual, expected, dtype, case.rtol, case.atol, label)
+            for a, b in zip(args, before):  # a kernel must not write to its inputs
+                if isinstance(a, np.ndarray):
+                    np.testing.assert_array_equal(a, b, err_msg=f"{label} changed an input")
+
+
+def test_every_kernel_has_a_reference_and_cases():
+    tested = {case.op for case in CASES}
+    for (op, device), candidates in registry._implementations.items():
+        if device == "cpu":
+            assert "numpy" in [impl.name for impl in candidates], f"kernel '{op}' has no numpy reference"
+            assert op in tested, f"kernel '{op}' has no case in tests/kernel_cases/"
+
+
+def test_use_forces_every_op_a_kernel_name_prefixes():
+    registry.register("test_kernel_forward", "cpu", "fast", lambda: np.positive)
+    registry.register("test_kernel_forward", "cpu", "numpy", lambda: np.negative)
+    registry.register("test_kernel_backward", "cpu", "fast", lambda: np.positive)
+    registry.register("test_kernel_backward", "cpu", "numpy", lambda: np.negative)
+    try:
+        with ember.kernels.use(test_kernel="numpy"):
+            assert registry.dispatch("test_kernel_forward", np.ones(1)) is np.negative
+            assert registry.dispatch("test_kernel_backward", np.ones(1)) is np.negative
+            with ember.kernels.use(test_kernel_backward="fast"):  # the longer name wins
+                assert registry.dispatch("test_kernel_backward", np.ones(1)) is np.positive
+        assert registry.dispatch("test_kernel_forward", np.ones(1)) is np.positive
+    finally:
+        for op in ("test_kernel_forward", "test_kernel_backward"):
+            del registry._implementations[(op, "cpu")]
+        registry._resolved.clear()
 
 
 def test_available_reports_every_implementation():
