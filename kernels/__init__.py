@@ -7,7 +7,7 @@ the glue to its C++ kernels (``cpu/<family>.cpp``) and the registrations, best i
 from . import cpu_extension
 from .registry import available, dispatch, implementation, names, register, use
 # each family registers its implementations on import
-from . import activation, conv, elementwise, embedding, normalization, pooling, recurrent, softmax  # noqa: E402,F401
+from . import activation, conv, elementwise, embedding, normalization, optim, pooling, recurrent, softmax  # noqa: E402,F401,I001
 
 cpu_extension.check_required()
 

@@ -13,13 +13,16 @@ import numpy as np
 class KernelCase:
     """``make(rng, dtype)`` -> the kernel's positional arguments (raw arrays and plain values),
     drawing its own random shapes from ``rng`` (the harness calls it with several seeds).
-    ``name`` tells cases of one op apart in test ids; tolerances default by dtype."""
+    ``name`` tells cases of one op apart in test ids; tolerances default by dtype. ``inplace``:
+    positions of the arguments the kernel updates in place (optimizer steps): those are compared
+    with the reference's after the call, and only they may change."""
     op: str
     make: Callable
     name: str = ""
     rtol: Optional[float] = None
     atol: Optional[float] = None
     dtypes: tuple = (np.float32, np.float64)
+    inplace: tuple = ()
 
     @property
     def id(self):

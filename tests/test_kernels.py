@@ -47,14 +47,16 @@ def test_implementation_matches_reference(case, name, layout):
             args = case.make(np.random.default_rng(seed), dtype)
             if layout == "noncontiguous":
                 args = tuple(noncontiguous(a) if isinstance(a, np.ndarray) else a for a in args)
-            before = _copies(args)
-            expected = reference(*_copies(args))
+            before, reference_args = _copies(args), _copies(args)
+            expected = reference(*reference_args)
             actual = kernel(*args)
             label = f"{case.id} [{name}, {np.dtype(dtype).name}, seed {seed}, {layout}]"
             assert_outputs_match(actual, expected, dtype, case.rtol, case.atol, label)
-            for a, b in zip(args, before):  # a kernel must not write to its inputs
-                if isinstance(a, np.ndarray):
-                    np.testing.assert_array_equal(a, b, err_msg=f"{label} changed an input")
+            for i, (a, b) in enumerate(zip(args, before)):
+                if i in case.inplace:
+                    assert_outputs_match(a, reference_args[i], dtype, case.rtol, case.atol, f"{label} argument {i}")
+                elif isinstance(a, np.ndarray):  # a kernel must not write to its inputs
+                    np.testing.assert_array_equal(a, b, err_msg=f"{label} changed input {i}")
 
 
 def test_every_kernel_has_a_reference_and_cases():

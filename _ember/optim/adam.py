@@ -1,8 +1,9 @@
 """Adam and AdamW: per-coordinate steps from bias-corrected moving averages of the gradient and of
 its square."""
+from .. import kernels
 from ..engine import Tensor, no_grad
 from ..engine.device import array_module
-from .optimizer import Optimizer, _check_non_negative, _grads, _increment, _lerp_, _step_counter
+from .optimizer import Optimizer, _check_non_negative, _grads, _increment, _step_counter
 
 __all__ = ["Adam", "AdamW"]
 
@@ -72,31 +73,11 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = Tensor(xp.zeros_like(param))
                     if amsgrad:
                         state["max_exp_avg_sq"] = Tensor(xp.zeros_like(param))
-                exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 step = _increment(state["step"])
-                if maximize:
-                    grad = -grad
-                if weight_decay != 0:
-                    if decoupled:
-                        param *= 1 - lr * weight_decay
-                    else:
-                        grad = grad + weight_decay * param
-                _lerp_(exp_avg, grad, 1 - beta1)
-                exp_avg_sq *= beta2
-                exp_avg_sq += (1 - beta2) * grad * grad
-                step_size = lr / (1 - beta1 ** step)
-                bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-                if amsgrad:
-                    max_exp_avg_sq = state["max_exp_avg_sq"]._data
-                    xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-                    denom = xp.sqrt(max_exp_avg_sq)
-                else:
-                    denom = xp.sqrt(exp_avg_sq)
-                denom /= bias_correction2_sqrt
-                denom += eps
-                update = -step_size * exp_avg
-                update /= denom
-                param += update
+                max_exp_avg_sq = state["max_exp_avg_sq"]._data if amsgrad else None
+                kernels.dispatch("adam_step", param)(
+                    param, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data, max_exp_avg_sq, lr, beta1,
+                    beta2, eps, weight_decay, decoupled, maximize, step)
                 p._version[0] += 1
         return loss
 

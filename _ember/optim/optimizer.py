@@ -362,17 +362,6 @@ def _increment(step):
     return float(step._data)
 
 
-def _lerp_(start, end, weight):
-    """``start += weight * (end - start)`` in place, in PyTorch's two forms: the one from ``end``
-    for weights of at least one half keeps the result exact at ``weight == 1``. The weight is
-    rounded to the arrays' precision first, as PyTorch's kernel does."""
-    weight = start.dtype.type(weight)
-    if abs(weight) < 0.5:
-        start += weight * (end - start)
-    else:
-        start[...] = end - (end - start) * (1 - weight)
-
-
 def _grads(group):
     """(param, gradient array) for each parameter of ``group`` that has a gradient."""
     return [(p, p.grad._data) for p in group["params"] if p.grad is not None]

@@ -1,7 +1,8 @@
 """RMSprop: steps scaled by a moving root-mean-square of the gradient."""
 from ..engine import Tensor, no_grad
 from ..engine.device import array_module
-from .optimizer import Optimizer, _check_non_negative, _grads, _increment, _lerp_, _step_counter
+from ..kernels.optim import lerp_
+from .optimizer import Optimizer, _check_non_negative, _grads, _increment, _step_counter
 
 __all__ = ["RMSprop"]
 
@@ -73,7 +74,7 @@ class RMSprop(Optimizer):
                 square_avg += (1 - alpha) * grad * grad
                 if centered:
                     grad_avg = state["grad_avg"]._data
-                    _lerp_(grad_avg, grad, 1 - alpha)
+                    lerp_(grad_avg, grad, 1 - alpha)
                     avg = xp.sqrt(square_avg - grad_avg * grad_avg)
                 else:
                     avg = xp.sqrt(square_avg)

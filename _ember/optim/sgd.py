@@ -1,5 +1,7 @@
 """Stochastic gradient descent, with momentum, dampening, Nesterov momentum and weight decay."""
+from .. import kernels
 from ..engine import Tensor, no_grad
+from ..engine.device import array_module
 from .optimizer import Optimizer, _check_non_negative, _grads
 
 __all__ = ["SGD"]
@@ -49,19 +51,14 @@ class SGD(Optimizer):
             weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
             for p, grad in _grads(group):
                 param = p._data
-                if maximize:
-                    grad = -grad
-                if weight_decay != 0:
-                    grad = grad + weight_decay * param
+                buffer, first = None, False
                 if momentum != 0:
                     state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:  # the first step starts the average at the gradient itself
-                        buf = state["momentum_buffer"] = Tensor(grad.copy())
-                    else:
-                        buf._data *= momentum
-                        buf._data += (1 - dampening) * grad
-                    grad = grad + momentum * buf._data if nesterov else buf._data
-                param += -lr * grad
+                    first = "momentum_buffer" not in state
+                    if first:
+                        state["momentum_buffer"] = Tensor(array_module(param).empty_like(param))
+                    buffer = state["momentum_buffer"]._data
+                kernels.dispatch("sgd_step", param)(param, grad, buffer, lr, momentum, dampening, weight_decay,
+                                                    nesterov, maximize, first)
                 p._version[0] += 1
         return loss

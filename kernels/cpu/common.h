@@ -5,14 +5,20 @@
 // file to kernels/cpu/ is all it takes to add kernels (CMake globs the folder).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace py = pybind11;
 
@@ -32,6 +38,36 @@ struct AddRegistrar {
 
 // Below this many elements of work, waking OpenMP threads costs more than it saves.
 constexpr std::int64_t kParallelThreshold = 1 << 15;
+
+// Run body(begin, end) over [0, n) in one contiguous chunk per OpenMP thread, or in one call when
+// n is below `threshold`. Keeping the loop inside `body` a plain counted loop over __restrict
+// pointers lets the compiler vectorise it, which `omp parallel for simd` over a loop with branches
+// did not do here.
+template <typename Body>
+void parallel_chunks(std::int64_t n, std::int64_t threshold, Body&& body) {
+    if (n <= threshold) {
+        body(std::int64_t{0}, n);
+        return;
+    }
+#pragma omp parallel
+    {
+#ifdef _OPENMP
+        const std::int64_t threads = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+        const std::int64_t threads = 1, id = 0;
+#endif
+        const std::int64_t chunk = (n + threads - 1) / threads;
+        const std::int64_t begin = std::min(n, id * chunk), end = std::min(n, begin + chunk);
+        if (begin < end) body(begin, end);
+    }
+}
+
+// Call f(std::true_type{}) or f(std::false_type{}): a runtime option becomes a template parameter
+// (`decltype(flag)::value`), so the loop compiled for each value has no branch on it left.
+template <typename F>
+decltype(auto) with_flag(bool flag, F&& f) {
+    return flag ? f(std::true_type{}) : f(std::false_type{});
+}
 
 // A C-contiguous array of T: pybind11 copies (and casts) only when the input is not one already.
 template <typename T>
