@@ -391,3 +391,93 @@ def test_module_errors():
         nn.GroupNorm(2, 5)
     with pytest.raises(RuntimeError, match=r"Given normalized_shape=\[3\], expected input with shape \[\*, 3\]"):
         nn.LayerNorm(3)(ember.randn(3, 4))
+
+
+# ---- the fused layer_norm and training-mode batch_norm kernels ---------------------------------
+
+FUSED_CASES = [
+    ("layer_norm", (4, 5, 6), lambda x, w, b: F.layer_norm(x, (6,), w, b), (6,)),
+    ("layer_norm-2d-shape", (3, 4, 5), lambda x, w, b: F.layer_norm(x, (4, 5), w, b), (4, 5)),
+    ("layer_norm-one-row", (7,), lambda x, w, b: F.layer_norm(x, (7,), w, b), (7,)),
+    ("batch_norm-2d", (6, 3), lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), (3,)),
+    ("batch_norm-3d", (2, 3, 40), lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), (3,)),
+    ("batch_norm-4d", (2, 3, 4, 5), lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), (3,)),
+]
+
+
+def _fused_inputs(shape, parameter_shape, dtype, affine):
+    rng = np.random.default_rng(len(shape) + len(parameter_shape))
+    x = ember.tensor((rng.standard_normal(shape) * 3 + 2).astype(dtype), requires_grad=True)
+    w = ember.tensor(rng.standard_normal(parameter_shape).astype(dtype), requires_grad=True) if affine[0] else None
+    b = ember.tensor(rng.standard_normal(parameter_shape).astype(dtype), requires_grad=True) if affine[1] else None
+    return x, w, b
+
+
+def _output_and_grads(op, x, w, b, seed):
+    out = op(x, w, b)
+    out.backward(ember.tensor(seed))
+    leaves = [t for t in (x, w, b) if t is not None]
+    results = [out.detach().numpy()] + [t.grad.numpy() for t in leaves]
+    for t in leaves:
+        t.grad = None
+    return results
+
+
+@pytest.mark.parametrize("name,shape,op,parameter_shape", FUSED_CASES, ids=[c[0] for c in FUSED_CASES])
+@pytest.mark.parametrize("affine", [(True, True), (True, False), (False, True), (False, False)],
+                         ids=["weight-bias", "weight", "bias", "plain"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_norms_are_the_same_with_every_kernel(name, shape, op, parameter_shape, affine, dtype):
+    x, w, b = _fused_inputs(shape, parameter_shape, dtype, affine)
+    seed = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    kernel = name.split("-")[0]
+    results = {}
+    for implementation in ember.kernels.names(f"{kernel}_forward", "cpu"):
+        with ember.kernels.use(**{kernel: implementation}):
+            results[implementation] = _output_and_grads(op, x, w, b, seed)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for implementation, result in results.items():
+        for got, expected in zip(result, results["numpy"]):
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, expected, err_msg=implementation, **tol)
+
+
+@pytest.mark.parametrize("name,shape,op,parameter_shape", FUSED_CASES, ids=[c[0] for c in FUSED_CASES])
+@pytest.mark.parametrize("affine", [(True, False), (False, True)], ids=["weight", "bias"])
+def test_fused_norms_double_backward(name, shape, op, parameter_shape, affine):
+    x, w, b = _fused_inputs(shape, parameter_shape, np.float64, affine)
+    leaves = [t for t in (x, w, b) if t is not None]
+
+    def call(*args):
+        it = iter(args)
+        return op(next(it), next(it) if w is not None else None, next(it) if b is not None else None).tanh()
+    assert ember.autograd.gradgradcheck(call, leaves)
+
+
+def test_fused_norms_running_statistics_match_the_op_by_op_path():
+    """The fused batch_norm derives the unbiased variance from rstd; the running statistics match
+    the numpy kernels' and PyTorch's."""
+    x = np.random.default_rng(3).standard_normal((8, 3, 5)).astype(np.float32) * 4 + 7
+    results = []
+    for implementation in ember.kernels.names("batch_norm_forward", "cpu"):
+        mean, var = ember.zeros(3), ember.ones(3)
+        with ember.kernels.use(batch_norm=implementation):
+            F.batch_norm(ember.tensor(x), mean, var, training=True, momentum=0.3)
+        results.append((mean.numpy(), var.numpy()))
+    t_mean, t_var = torch.zeros(3), torch.ones(3)
+    TF.batch_norm(torch.tensor(x), t_mean, t_var, training=True, momentum=0.3)
+    for mean, var in results:
+        np.testing.assert_allclose(mean, t_mean.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(var, t_var.numpy(), rtol=1e-5)
+
+
+def test_parameters_of_another_dtype_promote_as_before():
+    """The fused kernels take parameters of the input's dtype; others take the op by op path, where
+    float32 * float64 promotes to float64."""
+    x = ember.randn(4, 3)
+    w64, b64 = ember.ones(3, dtype=ember.float64) * 2, ember.zeros(3, dtype=ember.float64)
+    for out in (F.layer_norm(x, (3,), w64, b64), F.batch_norm(x, None, None, w64, b64, training=True)):
+        assert out.dtype == ember.float64
+    fused = F.layer_norm(x, (3,), w64.float(), b64.float())
+    np.testing.assert_allclose(F.layer_norm(x, (3,), w64, b64).numpy(), fused.numpy(), rtol=1e-5, atol=1e-6)
+

@@ -203,3 +203,78 @@ def test_modules_return_indices_and_repr():
     for make in (lambda nn: nn.AvgPool2d(3, 2, 1, True, False, 2), lambda nn: nn.AvgPool1d(2, padding=1),
                  lambda nn: nn.AdaptiveAvgPool2d((None, 3)), lambda nn: nn.MaxPool2d((2, 3), 1, 1, 2, ceil_mode=True)):
         assert repr(make(enn)) == repr(make(torch.nn))
+
+
+# ---- the C++ kernels and their NumPy references (ember.kernels' pooling family) -------------------
+
+KERNEL_POOLS = [
+    lambda x: F.max_pool2d(x, 2, return_indices=True),
+    lambda x: F.max_pool2d(x, 3, stride=2, padding=1, return_indices=True),
+    lambda x: F.max_pool2d(x, (3, 2), stride=(1, 2), padding=1, dilation=(2, 1), ceil_mode=True, return_indices=True),
+    lambda x: F.max_pool1d(x.flatten(2), 3, stride=2, padding=1, dilation=2, return_indices=True),
+    lambda x: F.adaptive_max_pool2d(x, (3, 4), return_indices=True),  # uneven windows: numpy forward, kernel backward
+    lambda x: F.avg_pool2d(x, 2, ceil_mode=True),
+    lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    lambda x: F.avg_pool2d(x[0], (2, 3), stride=1, padding=1, divisor_override=5),
+    lambda x: F.avg_pool1d(x.flatten(2), 4, stride=3, padding=2, ceil_mode=True),
+    lambda x: F.adaptive_avg_pool2d(x, (4, 3)),
+]
+
+
+def _outputs_and_grad(call, x):
+    leaf = ember.tensor(x, requires_grad=True)
+    out = call(leaf)
+    values, *indices = out if isinstance(out, tuple) else (out,)
+    weights = np.random.default_rng(1).standard_normal(values.shape).astype(x.dtype)
+    (values * ember.tensor(weights)).sum().backward()
+    return [values.detach().numpy()] + [i.numpy() for i in indices] + [leaf.grad.numpy()]
+
+
+@pytest.mark.parametrize("index", range(len(KERNEL_POOLS)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_and_numpy_references_pool_alike(index, dtype):
+    """The engine op gives the same values, indices and gradients on the cpp kernels (the default
+    where the extension is built) and on the NumPy references."""
+    x = np.random.default_rng(index).integers(-4, 5, (2, 3, 9, 8)).astype(dtype)  # ties in every window
+    x[0, 0, 1, 1:3] = np.nan
+    expected = _outputs_and_grad(KERNEL_POOLS[index], x)
+    with ember.kernels.use(max_pool2d="numpy", avg_pool2d="numpy"):
+        reference = _outputs_and_grad(KERNEL_POOLS[index], x)
+    for actual, wanted in zip(expected, reference):
+        np.testing.assert_allclose(actual, wanted, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("implementation", ["default", "numpy"])
+def test_max_pool_nan_rule_like_torch(implementation):
+    """NaN beats numbers and a later NaN beats an earlier one (PyTorch's ``value > max || isnan``),
+    in the kernels and in the array code of 3-D and adaptive pools."""
+    x = np.array([[[1.0, np.nan, 3.0, np.nan, 2.0, 5.0, 5.0, -np.inf]]])
+    windows = ((5, 3, 0), (2, 1, 1), (3, 1, 0))  # kernel, stride, padding
+    calls = [("max_pool1d", x, dict(kernel_size=k, stride=s, padding=p)) for k, s, p in windows]
+    calls += [("max_pool3d", x.reshape(1, 1, 1, 1, 8), dict(kernel_size=(1, 1, k), stride=(1, 1, s), padding=(0, 0, p)))
+              for k, s, p in windows]
+    calls += [("adaptive_max_pool1d", x, dict(output_size=3))]
+    choices = {} if implementation == "default" else dict(max_pool2d="numpy")
+    with ember.kernels.use(**choices):
+        for name, data, kwargs in calls:
+            values, indices = getattr(F, name)(ember.tensor(data), return_indices=True, **kwargs)
+            t_values, t_indices = getattr(TF, name)(torch.tensor(data), return_indices=True, **kwargs)
+            assert_close(values, t_values, 0, 0, what=f"{name} values {kwargs}")
+            assert_close(indices, t_indices, 0, 0, what=f"{name} indices {kwargs}")
+
+
+@pytest.mark.parametrize("call", [
+    lambda F, x: F.max_pool2d(x, 3, stride=2, padding=1),
+    lambda F, x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    lambda F, x: F.max_pool1d(x.flatten(2), 3, stride=2),
+], ids=["max_pool2d", "avg_pool2d", "max_pool1d"])
+def test_second_derivative_through_the_kernels_like_torch(call):
+    """create_graph records the kernels' backward as the adjoint Function, whose gradient is again the pool."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 7))
+    w = np.random.default_rng(1).standard_normal(x.shape)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (eg,), (tg,) = (ember.autograd.grad((call(F, ex) ** 3).sum(), ex, create_graph=True),
+                    torch.autograd.grad((call(TF, tx) ** 3).sum(), tx, create_graph=True))
+    assert_close(eg, tg, 1e-10, 1e-12, what="first derivative")
+    (eg * ember.tensor(w)).sum().backward(), (tg * torch.tensor(w)).sum().backward()
+    assert_close(ex.grad, tx.grad, 1e-10, 1e-12, what="second derivative")

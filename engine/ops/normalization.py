@@ -7,11 +7,17 @@ instance norm over *, layer norm over the trailing ``normalized_shape``, group n
 group's channels and *. One Function, ``Standardize``, computes xhat for all of them with the
 closed-form gradient; the scale and shift are ordinary Tensor ops. In eval mode batch norm uses
 running statistics, and is then a per-channel affine map of the input.
+
+Layer norm and training-mode batch norm, the two that run in every step of common models, have
+fused kernels instead (``LayerNorm``, ``BatchNorm``): statistics, xhat and the affine map in one
+kernel call forward, and the input's, weight's and bias's gradients in one call backward, where
+the op by op path makes a dozen passes over the input each way.
 """
 import math
 
 import numpy as np
 
+from ... import kernels
 from ..device import array_module
 from ..function import Function
 from ..grad_mode import is_grad_enabled, no_grad
@@ -38,16 +44,129 @@ class Standardize(Function):
     @staticmethod
     def backward(ctx, grad):
         x, = ctx.saved_tensors
-        axes = ctx.axes
         if is_grad_enabled():
             # create_graph: the statistics must be functions of x for the second derivative
-            mean = x.mean(axes, keepdim=True)
-            rstd = (x.var(axes, keepdim=True, correction=0) + ctx.eps).rsqrt()
+            mean, rstd = _statistics(x, ctx.axes, ctx.eps)
         else:
             mean, rstd = Tensor(ctx.mean), Tensor(ctx.rstd)
-        xhat = (x - mean) * rstd
-        grad_x = rstd * (grad - grad.mean(axes, keepdim=True) - xhat * (grad * xhat).mean(axes, keepdim=True))
-        return grad_x, None, None, None, None, None
+        return _standardize_grad(grad, (x - mean) * rstd, rstd, ctx.axes), None, None, None, None, None
+
+
+def _statistics(x, axes, eps):
+    """Mean and rstd = 1 / sqrt(biased var + eps) of the Tensor ``x`` over ``axes`` (kept), as
+    Tensor ops, so that they are functions of x."""
+    return x.mean(axes, keepdim=True), (x.var(axes, keepdim=True, correction=0) + eps).rsqrt()
+
+
+def _standardize_grad(grad, xhat, rstd, axes):
+    """The gradient of xhat = (x - mean) * rstd over ``axes`` with respect to x, with m = mean over
+    the axes: ``rstd * (g - m(g) - xhat * m(g * xhat))`` (the mean's and the variance's dependence
+    on x give the two subtracted terms)."""
+    return rstd * (grad - grad.mean(axes, keepdim=True) - xhat * (grad * xhat).mean(axes, keepdim=True))
+
+
+def _affine_standardize_grads(needs, grad, x, weight, axes, parameter_axes, parameter_shape, eps):
+    """Gradients of ``xhat * weight + bias`` (xhat standardized over ``axes``) with respect to
+    (x, weight, bias) in Tensor ops, for double backward; weight (or None) is already shaped to
+    broadcast against x, and its and the bias's gradients sum over ``parameter_axes`` and take
+    ``parameter_shape``."""
+    mean, rstd = _statistics(x, axes, eps)
+    xhat = (x - mean) * rstd
+    grad_x = _standardize_grad(grad if weight is None else grad * weight, xhat, rstd, axes) if needs[0] else None
+    grad_weight = _sum_over(grad * xhat, parameter_axes).reshape(parameter_shape) if needs[1] else None
+    grad_bias = _sum_over(grad, parameter_axes).reshape(parameter_shape) if needs[2] else None
+    return grad_x, grad_weight, grad_bias
+
+
+def _sum_over(tensor, axes):
+    """The sum over ``axes``, which may be none (layer norm of one row), where sum(()) sums all."""
+    return tensor.sum(axes) if axes else tensor
+
+
+def _flat(array):
+    return None if array is None else array.reshape(-1)
+
+
+def _data(tensor):
+    return None if tensor is None else tensor._data
+
+
+def _shaped(array, shape):
+    """``array`` in ``shape``, reshaped only when it differs: autograd copies a view before storing
+    it as a leaf's .grad, and the kernels' outputs own their memory."""
+    return array if array.shape == shape else array.reshape(shape)
+
+
+def _rows(shape, normalized_ndim):
+    """(*, D): layer norm's view of ``shape``, its trailing ``normalized_ndim`` dims as one."""
+    leading = len(shape) - normalized_ndim
+    return tuple(shape[:leading]) + (math.prod(shape[leading:]),)
+
+
+def _as_tensors(grads, shapes):
+    return tuple(None if g is None else Tensor(_shaped(g, shape)) for g, shape in zip(grads, shapes))
+
+
+def _fused_kernels_apply(input, *parameters):
+    """The fused kernels take float32 or float64 NumPy arrays; parameters of another dtype (which
+    would promote the output), half precision and other devices take the op by op path."""
+    dtype = input._data.dtype
+    return (isinstance(input._data, np.ndarray) and dtype in (np.float32, np.float64) and
+            all(p is None or p._data.dtype == dtype for p in parameters))
+
+
+class LayerNorm(Function):
+    """``layer_norm`` with its affine map: x (*, *normalized_shape) viewed as rows (*, D), weight
+    and bias (normalized_shape) or None -> same shape as x, by one kernel call each way."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, normalized_ndim, eps):
+        rows = _shaped(x, _rows(x.shape, normalized_ndim))
+        y, ctx.mean, ctx.rstd = kernels.dispatch("layer_norm_forward", x)(rows, _flat(weight), _flat(bias), eps)
+        ctx.normalized_ndim, ctx.eps, ctx.has_bias = normalized_ndim, eps, bias is not None
+        ctx.save_for_backward(x, weight)  # the input, not the output: relu_ may change the output
+        return _shaped(y, x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        leading = x.ndim - ctx.normalized_ndim
+        parameter_shape = x.shape[leading:]
+        if is_grad_enabled():
+            return _affine_standardize_grads(ctx.needs_input_grad, grad, x, weight,
+                                             tuple(range(leading, x.ndim)), tuple(range(leading)),
+                                             parameter_shape, ctx.eps) + (None, None)
+        rows = _rows(x.shape, ctx.normalized_ndim)
+        grads = kernels.dispatch("layer_norm_backward", x._data)(
+            _shaped(grad._data, rows), _shaped(x._data, rows), ctx.mean, ctx.rstd,
+            None if weight is None else _flat(weight._data), ctx.has_bias)
+        return _as_tensors(grads, (x.shape, parameter_shape, parameter_shape)) + (None, None)
+
+
+class BatchNorm(Function):
+    """Training-mode ``batch_norm`` with its affine map: x (N, C, *), weight and bias (C,) or None.
+    The caller runs the forward kernel (it needs the batch statistics for the running ones) and
+    passes its results: y (N, C, *), mean and rstd (C,). Backward is one kernel call."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, y, mean, rstd, eps):
+        ctx.mean, ctx.rstd, ctx.eps, ctx.has_bias = mean, rstd, eps, bias is not None
+        ctx.save_for_backward(x, weight)  # the input, not the output: relu_ may change the output
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        channels = x.shape[1]
+        if is_grad_enabled():
+            axes = (0,) + tuple(range(2, x.ndim))
+            weight = None if weight is None else weight.reshape(_channel_shape(x))
+            return _affine_standardize_grads(ctx.needs_input_grad, grad, x, weight, axes, axes, (channels,),
+                                             ctx.eps) + (None,) * 4
+        grads = kernels.dispatch("batch_norm_backward", x._data)(
+            grad._data, x._data, ctx.mean, ctx.rstd,
+            None if weight is None else weight._data, ctx.has_bias)
+        return _as_tensors(grads, (x.shape, (channels,), (channels,))) + (None,) * 4
 
 
 def _standardize(input, axes, eps):
@@ -133,13 +252,22 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if per_channel == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{input.shape}")
-    axes = (0,) + tuple(range(2, input.ndim))
-    xhat, mean, var = _standardize(input, axes, eps)
+    if _fused_kernels_apply(input, weight, bias):
+        x = input._data
+        y, mean, rstd = kernels.dispatch("batch_norm_forward", x)(x, _data(weight), _data(bias), eps)
+        out = BatchNorm.apply(input, weight, bias, y, mean, rstd, eps)
+        # rstd = 1 / sqrt(var + eps), so var = 1 / rstd^2 - eps: in double, and clamped at 0 where
+        # rounding would leave a constant channel's variance a hair below it
+        var = np.maximum(np.reciprocal(np.square(rstd.astype(np.float64))) - eps, 0)
+    else:
+        axes = (0,) + tuple(range(2, input.ndim))
+        xhat, mean, var = _standardize(input, axes, eps)
+        out = _affine(xhat, weight, bias, _channel_shape(input))
     if running_mean is not None:
         _update_running(running_mean, mean.reshape(-1), momentum)
     if running_var is not None:
         _update_running(running_var, var.reshape(-1) * (per_channel / (per_channel - 1)), momentum)
-    return _affine(xhat, weight, bias, _channel_shape(input))
+    return out
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
@@ -189,6 +317,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     normalized_shape -> same as input."""
     _check_floating("layer_norm", input)
     axes = _trailing_axes("layer_norm", input, normalized_shape, weight, bias)
+    if _fused_kernels_apply(input, weight, bias):
+        return LayerNorm.apply(input, weight, bias, len(axes), eps)
     return _affine(_standardize(input, axes, eps)[0], weight, bias)
 
 

@@ -4,9 +4,9 @@ Every pool here is a linear map of the input once a max pool's choice is fixed, 
 comes as a pair of Functions, the map and its adjoint, each the other's gradient (so double backward
 works to any order):
 
-- max pools find, on raw arrays, the flat input index of each window's maximum (the first one; NaN
-  counts as the largest, as in PyTorch); the values are then a gather of the input at those
-  indices, whose adjoint scatter-adds the gradient back (``MaxPool``).
+- max pools find, on raw arrays, the flat input index of each window's maximum (as PyTorch: the
+  first one, but NaN beats numbers and a later NaN an earlier one); the values are then a gather
+  of the input at those indices, whose adjoint scatter-adds the gradient back (``MaxPool``).
 - avg pools sum the strided slices of the zero-padded input at every kernel position and divide
   by a count; the adjoint spreads grad / count back over each window (``AvgPool``).
 - adaptive avg pools average the input over windows [floor(i S / o), ceil((i + 1) S / o)) of each
@@ -16,12 +16,18 @@ works to any order):
 
 Windows are those of ``WindowGeometry`` (conv.py): output o reads input position
 ``o * stride - padding + k * dilation`` for k < kernel.
+
+Float32/float64 max and avg pools of 1 and 2 dims run on the 2-D pool kernels (kernels/pooling.py;
+a 1-D pool is a 2-D one of height 1): the max pool kernel returns the values with the indices, and
+the raw maps above call the kernels, so the adjoint pairs stay differentiable. 3-D pools, other
+dtypes and adaptive pools with uneven windows compute here on arrays.
 """
 import math
 import numbers
 
 import numpy as np
 
+from ... import kernels
 from ..device import array_module
 from ..function import Function
 from ..tensor import Tensor
@@ -34,12 +40,13 @@ __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
 
 def _adjoint_pair(name, apply, apply_adjoint):
     """Functions for a linear map ``apply(x, params)`` and its adjoint ``apply_adjoint(g, params)``:
-    the gradient of each is the other."""
+    the gradient of each is the other. ``Map.apply(x, params, value=y)`` records the map with its
+    value at x when the caller already has it (the max pool kernel finds values and indices at once)."""
 
     def forward(function):
-        def run(ctx, x, params):
+        def run(ctx, x, params, value=None):
             ctx.params = params
-            return function(x, params)
+            return function(x, params) if value is None else value
         return staticmethod(run)
 
     linear_map = type(name, (Function,), {"forward": forward(apply)})
@@ -47,6 +54,37 @@ def _adjoint_pair(name, apply, apply_adjoint):
     linear_map.backward = staticmethod(lambda ctx, grad: (adjoint.apply(grad, ctx.params), None))
     adjoint.backward = staticmethod(lambda ctx, grad: (linear_map.apply(grad, ctx.params), None))
     return linear_map
+
+
+# ---- the 2-D pool kernels ------------------------------------------------------------------------
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kernels_serve(array, n):
+    """Whether the 2-D pool kernels take an n-dim pool of ``array``."""
+    return n <= 2 and array.dtype in _KERNEL_DTYPES
+
+
+def _pair(values, fill):
+    """A per-dim value of a 1-D or 2-D pool as the 2-D kernels' (h, w): a 1-D pool has height 1."""
+    return (fill,) * (2 - len(values)) + tuple(values)
+
+
+def _planar(geometry):
+    """kernel, stride, padding, dilation and output size of a 1-D or 2-D pool as (h, w) pairs."""
+    return (_pair(geometry.kernel, 1), _pair(geometry.stride, 1), _pair(geometry.before, 0),
+            _pair(geometry.dilation, 1), _pair(geometry.output, 1))
+
+
+def _planes(array, n):
+    """array (*lead, *spatial) of an n-dim pool as the kernels' planes (*lead, H, W)."""
+    return array if n == 2 else array[..., None, :]
+
+
+def _from_planes(array, n):
+    """The kernels' planes (*lead, H, W) as an n-dim pool's (*lead, *spatial)."""
+    return array if n == 2 else array[..., 0, :]
 
 
 # ---- max: gather at flat indices, scatter-add back ---------------------------------------------
@@ -69,6 +107,10 @@ def _gather(x, params):
 def _scatter_add(grad, params):
     """grad (*lead, *output) added at the flat spatial ``index`` into zeros (*lead, *size)."""
     index, size, unique = params
+    n = len(size)
+    if _kernels_serve(grad, n):
+        return _from_planes(kernels.dispatch("max_pool2d_backward", grad)(_planes(grad, n), _planes(index, n),
+                                                                         _pair(size, 1)), n)
     xp = array_module(grad)
     lead, rows = _rows(index, size)
     count, positions = rows.shape[0], math.prod(size)
@@ -83,6 +125,17 @@ def _scatter_add(grad, params):
 
 
 MaxPool = _adjoint_pair("MaxPool", _gather, _scatter_add)
+
+
+def _max_position(windows):
+    """The position of each window's maximum along the last axis of ``windows``: the first maximum,
+    but NaN beats numbers and a later NaN an earlier one (PyTorch's ``value > max || isnan(value)``)."""
+    xp = array_module(windows)
+    best = windows.argmax(-1)  # the first maximum, or the first NaN
+    if windows.dtype.kind == "f":
+        nan = xp.isnan(windows)
+        best = xp.where(nan.any(-1), windows.shape[-1] - 1 - nan[..., ::-1].argmax(-1), best)
+    return best
 
 
 def _first_max_indices(windows, tables, size):
@@ -101,7 +154,7 @@ def _first_max_indices(windows, tables, size):
         grid[d], grid[n + d] = table.shape
         flat = flat * size[d] + table.reshape(grid)
     flat = xp.asarray(np.asarray(flat).reshape(-1))
-    best = windows.reshape(windows.shape[:windows.ndim - n] + (math.prod(kernel),)).argmax(-1)
+    best = _max_position(windows.reshape(windows.shape[:windows.ndim - n] + (math.prod(kernel),)))
     best += xp.arange(math.prod(output)).reshape(output) * math.prod(kernel)  # the row of each window
     return xp.take(flat, best)
 
@@ -125,15 +178,23 @@ def _lowest(dtype):
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min if dtype.kind in "iu" else False
 
 
-def _max_at(input, index, size, unique, return_indices):
-    values = MaxPool.apply(input, (index, size, unique))
+def _max_at(input, index, size, unique, return_indices, values=None):
+    """The max pool's output: ``values`` (the input at ``index``; gathered when None) recorded as a
+    MaxPool, and the indices when asked for."""
+    values = MaxPool.apply(input, (index, size, unique), value=values)
     return (values, Tensor(index)) if return_indices else values
 
 
 # ---- avg: window sums and their adjoint ----------------------------------------------------------
 
 def _window_sum(x, params):
-    geometry, divisor = params
+    geometry, count_include_pad, divisor_override = params
+    n = len(geometry.size)
+    if _kernels_serve(x, n):
+        kernel, stride, padding, _, output = _planar(geometry)
+        return _from_planes(kernels.dispatch("avg_pool2d_forward", x)(
+            _planes(x, n), kernel, stride, padding, output, count_include_pad, divisor_override), n)
+    divisor = _divisor(geometry, count_include_pad, divisor_override, x.dtype)
     padded = geometry.pad(x)
     parts = [padded[(Ellipsis,) + reads] for _, reads in geometry.offsets()]
     total = parts[0].copy()
@@ -146,9 +207,14 @@ def _window_sum(x, params):
 
 
 def _window_spread(grad, params):
-    geometry, divisor = params
+    geometry, count_include_pad, divisor_override = params
     n = len(geometry.size)
-    share = grad / divisor
+    if _kernels_serve(grad, n):
+        kernel, stride, padding, _, _ = _planar(geometry)
+        return _from_planes(kernels.dispatch("avg_pool2d_backward", grad)(
+            _planes(grad, n), _pair(geometry.size, 1), kernel, stride, padding, count_include_pad, divisor_override),
+            n)
+    share = grad / _divisor(geometry, count_include_pad, divisor_override, grad.dtype)
     # every kernel position of window o receives share[o]: columns (*lead, *kernel, *output)
     lead = share.shape[:share.ndim - n]
     columns = array_module(grad).broadcast_to(share.reshape(lead + (1,) * n + geometry.output),
@@ -255,9 +321,12 @@ def _pool_geometry(op, input, n, kernel_size, stride, padding, dilation, ceil_mo
 def _max_pool(op, n, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     geometry = _pool_geometry(op, input, n, kernel_size, stride, padding, dilation, ceil_mode)
     x = input._data
+    unique = all(s >= k for s, k in zip(geometry.stride, geometry.span))
+    if _kernels_serve(x, n):
+        values, index = kernels.dispatch("max_pool2d_forward", x)(_planes(x, n), *_planar(geometry))
+        return _max_at(input, _from_planes(index, n), geometry.size, unique, return_indices, _from_planes(values, n))
     windows = geometry.windows(geometry.pad(x, _lowest(x.dtype)))
     index = _first_max_indices(windows, _window_tables(geometry), geometry.size)
-    unique = all(s >= k for s, k in zip(geometry.stride, geometry.span))
     return _max_at(input, index, geometry.size, unique, return_indices)
 
 
@@ -265,8 +334,7 @@ def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_inclu
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"{op}: divisor must be not zero")
     geometry = _pool_geometry(op, input, n, kernel_size, stride, padding, 1, ceil_mode)
-    divisor = _divisor(geometry, count_include_pad, divisor_override, input._data.dtype)
-    return AvgPool.apply(input, (geometry, divisor))
+    return AvgPool.apply(input, (geometry, count_include_pad, divisor_override))
 
 
 def _output_size(op, input, n, output_size):
