@@ -214,6 +214,16 @@ def test_cross_entropy_double_backward():
                                         [_leaf(4, 3), probabilities])
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_fused_cross_entropy_double_backward_with_weights_and_ignored_rows(reduction):
+    # (N, C) logits without label smoothing take the fused CrossEntropy Function
+    target = ember.tensor([1, 2, -100, 0, 2])
+    weight = ember.tensor([0.5, 2.0, 1.5], dtype=ember.float64)
+    assert ember.autograd.gradgradcheck(lambda x: F.cross_entropy(x, target, reduction=reduction), [_leaf(5, 3)])
+    assert ember.autograd.gradgradcheck(lambda x: F.cross_entropy(x, target, weight, reduction=reduction),
+                                        [_leaf(5, 3, seed=1)])
+
+
 @pytest.mark.parametrize("name,make", [
     ("nll_loss", lambda: (_leaf(4, 3), ember.tensor([0, 2, 1, 1]))),
     ("binary_cross_entropy", lambda: (ember.tensor([[0.2, 0.7], [0.9, 0.4]], dtype=ember.float64,
@@ -329,3 +339,32 @@ def test_pointwise_loss_errors():
     _raises(RuntimeError, r"binary_cross_entropy_with_logits: pos_weight of shape \(3,\) does not broadcast",
             F.binary_cross_entropy_with_logits, x, x, pos_weight=ember.ones(3))
     _raises(ValueError, "kl_div: mean_all is not a valid value for reduction", F.kl_div, x, x, reduction="mean_all")
+
+
+# ---- kernels -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_is_the_same_with_every_kernel(dtype, reduction):
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((37, 11)).astype(dtype) * 3
+    target = rng.integers(0, 11, 37)
+    target[::5] = -100
+    class_weights = ember.tensor(rng.uniform(0.5, 2.0, 11).astype(dtype))
+
+    def loss_and_grad(weight):
+        x = ember.tensor(logits, requires_grad=True)
+        loss = F.cross_entropy(x, ember.tensor(target), weight, reduction=reduction)
+        loss.backward(ember.ones_like(loss))
+        return loss.detach().numpy(), x.grad.numpy()
+
+    by_kernel = {}
+    for name in ember.kernels.names("cross_entropy_forward", "cpu"):
+        with ember.kernels.use(cross_entropy=name):
+            by_kernel[name] = [loss_and_grad(None), loss_and_grad(class_weights)]
+    tolerance = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for results in by_kernel.values():
+        for result, expected in zip(results, by_kernel["numpy"]):
+            for actual, reference in zip(result, expected):
+                assert actual.dtype == reference.dtype
+                np.testing.assert_allclose(actual, reference, **tolerance)

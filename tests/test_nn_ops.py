@@ -125,6 +125,36 @@ def test_softmax_methods_dtype_and_errors():
         F.log_softmax(ember.tensor([1, 2]), 0)
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape,dim", [((5, 7), -1), ((2, 5, 3, 4), 1), ((6, 3), 0), ((1, 40, 1), 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_is_the_same_with_every_kernel(name, shape, dim, dtype):
+    rng = np.random.default_rng(0)
+    data, seed = (rng.standard_normal(shape) * 3).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    by_kernel = {}
+    for kernel in ember.kernels.names(f"{name}_forward", "cpu"):
+        with ember.kernels.use(**{name: kernel}):
+            x = ember.tensor(data, requires_grad=True)
+            out = getattr(F, name)(x, dim)
+            out.backward(ember.tensor(seed))
+            by_kernel[kernel] = out.detach().numpy(), x.grad.numpy()
+    tolerance = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for result in by_kernel.values():
+        for actual, expected in zip(result, by_kernel["numpy"]):
+            assert actual.dtype == expected.dtype
+            np.testing.assert_allclose(actual, expected, **tolerance)
+
+
+def test_softmax_of_half_precision_stays_half():
+    # float16 has no C++ kernel: the NumPy reference computes in float16, forward and backward
+    x = ember.tensor(np.linspace(-3, 3, 12).reshape(3, 4), dtype=ember.float16, requires_grad=True)
+    out = F.log_softmax(x, 1)
+    out.sum().backward()
+    assert out.dtype == ember.float16 and x.grad.dtype == ember.float16
+    expected = TF.log_softmax(torch.tensor(np.linspace(-3, 3, 12).reshape(3, 4)), 1).numpy()
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=2e-3, atol=2e-3)
+
+
 # ---- linear ------------------------------------------------------------------------------------
 
 def test_linear_double_backward():
@@ -222,6 +252,23 @@ def test_embedding_double_backward():
         return ember.autograd.grad(out, weight, grad_output, create_graph=True)[0]
 
     assert ember.autograd.gradcheck(weight_grad, [leaf(2, 3, 3, seed=1)])
+
+
+@pytest.mark.parametrize("options", [{}, {"padding_idx": 3}, {"padding_idx": 0, "scale_grad_by_freq": True}])
+def test_embedding_is_the_same_with_every_kernel(options):
+    rng = np.random.default_rng(0)
+    weight_data, indices = rng.standard_normal((7, 40)), ember.tensor(rng.integers(0, 7, (30, 5)))
+    seed = ember.tensor(rng.standard_normal((30, 5, 40)))
+    grads = {}
+    for kernel in ember.kernels.names("embedding_backward", "cpu"):
+        with ember.kernels.use(embedding=kernel):
+            weight = ember.tensor(weight_data, requires_grad=True)
+            F.embedding(indices, weight, **options).backward(seed)
+            grads[kernel] = weight.grad.numpy()
+    for grad in grads.values():
+        np.testing.assert_allclose(grad, grads["numpy"], rtol=1e-12, atol=1e-14)
+    if "padding_idx" in options:
+        assert (grads["numpy"][options["padding_idx"]] == 0).all()
 
 
 def test_embedding_max_norm_renormalises_used_rows_in_place():

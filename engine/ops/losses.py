@@ -14,10 +14,11 @@ import numpy as np
 
 from ..device import array_module
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .activations import logsigmoid
 from .elementwise import clamp, log, log1p, where
-from .nn_ops import log_softmax
+from .nn_ops import kernel_for, log_softmax
 from .operands import broadcast_error, promote
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -186,37 +187,76 @@ def _checked_targets(op, t, classes, ignore_index, input, target):
 
 
 class CrossEntropy(Function):
-    """Fused cross entropy of logits (N, C) against class indices (N,): the common case, in one
-    pass over the logits instead of log_softmax, a pick, a product and a reduction."""
+    """Fused cross entropy of logits (N, C) against class indices (N,): one kernel forward (each
+    row's loss, and the softmax the backward scales into the gradient without another exp) and one
+    backward, instead of log_softmax, a pick, a product and a reduction. Rows whose target is
+    ``ignore_index`` add nothing; ``row_weights`` (N,) (the class weight of each row's target, 0
+    where ignored; None: 1) scales each row, and 'mean' divides by ``total`` (the sum of the row
+    weights)."""
 
     @staticmethod
-    def forward(ctx, x, target, kept, reduction):
-        xp = array_module(x)
-        shifted = x - x.max(axis=1, keepdims=True)
-        log_normalizer = xp.log(xp.exp(shifted).sum(axis=1))
-        loss = (log_normalizer - shifted[xp.arange(len(target)), target]) * kept
-        count = kept.sum()
-        ctx.reduction, ctx.count = reduction, count
-        ctx.save_for_backward(x, target, kept)
+    def forward(ctx, x, target, ignore_index, row_weights, total, reduction):
+        loss, probabilities = kernel_for("cross_entropy_forward", x)(x, target, ignore_index)
+        if row_weights is not None:
+            loss *= row_weights
+        ctx.target, ctx.probabilities, ctx.ignore_index = target, probabilities, ignore_index
+        ctx.row_weights, ctx.total, ctx.reduction = row_weights, total, reduction
+        ctx.save_for_backward(x)
         if reduction == "none":
             return loss
-        total = loss.sum()
         if reduction == "sum":
-            return total
+            return loss.sum()
         with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0/0 = NaN, as PyTorch
-            return total / count
+            return loss.sum() / total
 
     @staticmethod
     def backward(ctx, grad):
-        x, target, kept = ctx.saved_tensors
-        if ctx.reduction == "mean":
-            grad = grad / max(float(ctx.count), 1.0)  # count 0: every position is ignored anyway
-        per_position = (kept * grad).reshape(-1, 1)
-        xp = array_module(target._data)
-        onehot = xp.zeros(x.shape, x._data.dtype)
-        xp.put_along_axis(onehot, target._data[:, None], 1, axis=1)
-        # d loss_n / d x_n = softmax(x_n) - onehot(target_n), zero at ignored positions
-        return (x.softmax(1) - Tensor(onehot)) * per_position, None, None, None
+        x, = ctx.saved_tensors
+        # a total of 0 leaves no row a gradient anyway (all ignored, or all weights 0)
+        divisor = ctx.total if ctx.reduction == "mean" and ctx.total else 1
+        if is_grad_enabled():  # create_graph: Tensor ops, so this gradient is differentiable too
+            kept = ctx.target != ctx.ignore_index
+            row_weights = kept.astype(x._data.dtype) if ctx.row_weights is None else ctx.row_weights
+            onehot = np.zeros(x.shape, x._data.dtype)
+            np.put_along_axis(onehot, np.where(kept, ctx.target, 0)[:, None], 1, axis=1)
+            # d loss_n / d x_n = softmax(x_n) - onehot(target_n), scaled by the row's weight
+            row_grad = (grad / divisor * Tensor(row_weights)).reshape(-1, 1)
+            return (x.softmax(1) - Tensor(onehot)) * row_grad, None, None, None, None, None
+        row_grad = np.asarray(grad._data / divisor)  # dividing a 0-d array gives a NumPy scalar
+        if ctx.row_weights is not None:
+            row_grad = row_grad * ctx.row_weights
+        grad_x = kernel_for("cross_entropy_backward", x._data)(ctx.probabilities, ctx.target, row_grad,
+                                                               ctx.ignore_index)
+        return Tensor(grad_x), None, None, None, None, None
+
+
+def _kept_count(t, classes, ignore_index, input, target):
+    """How many of the class indices ``t`` are not ``ignore_index``; an index outside
+    [0, classes) raises, as in PyTorch. The usual batch (all in range) costs two reductions."""
+    data = t._data
+    if data.size == 0:
+        return 0
+    low, high = data.min(), data.max()
+    if 0 <= low and high < classes:
+        return data.size - (int((data == ignore_index).sum()) if low <= ignore_index <= high else 0)
+    _checked_targets("cross_entropy", t, classes, ignore_index, input, target)
+    return int((data != ignore_index).sum())
+
+
+def _fused_cross_entropy(input, target, weight, ignore_index, reduction):
+    """cross_entropy of logits (N, C) against class indices (N,) without label smoothing, through
+    the ``CrossEntropy`` Function."""
+    x, t = _batched("cross_entropy", input, target)
+    classes = x.shape[1]
+    indices = t._data.astype(np.int64, copy=False)
+    if weight is None:
+        row_weights, total = None, _kept_count(t, classes, ignore_index, input, target)
+    else:
+        class_weights = _class_weights("cross_entropy", weight, classes, x._data.dtype)
+        safe = _checked_targets("cross_entropy", t, classes, ignore_index, input, target)
+        row_weights = class_weights[safe] * (indices != ignore_index)
+        total = float(row_weights.sum())
+    return CrossEntropy.apply(x, indices, ignore_index, row_weights, total, reduction)
 
 
 def _class_index_loss(op, log_probs, target, weight, ignore_index, reduction, label_smoothing=0.0):
@@ -289,11 +329,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if label_smoothing > 1.0:
         raise RuntimeError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: "
                            f"{label_smoothing}")
-    if input.ndim == 2 and weight is None and label_smoothing == 0 and target.shape != input.shape:
-        x, t = _batched("cross_entropy", input, target)
-        classes = _checked_targets("cross_entropy", t, input.shape[1], ignore_index, input, target)
-        kept = (t._data != ignore_index).astype(x._data.dtype)
-        return CrossEntropy.apply(x, classes, kept, reduction)
+    if input.ndim == 2 and label_smoothing == 0 and target.shape != input.shape:
+        return _fused_cross_entropy(input, target, weight, ignore_index, reduction)
     log_probs = log_softmax(input, 0 if input.ndim == 1 else 1)
     if target.shape == input.shape:
         return _class_probability_loss(log_probs, target, weight, reduction, label_smoothing)

@@ -3,14 +3,17 @@
 Forwards compute on raw arrays; backwards are Tensor ops, so they are differentiable again. Where
 a backward needs a product or a row scatter, it uses a small private Function of this file whose
 own backward closes the loop (linear's backward is two more linears; embedding's row scatter and
-row gather are each other's gradient).
+row gather are each other's gradient). Softmax and log_softmax run on the kernels of
+``kernels/softmax.py``, their backwards too unless the backward itself is being recorded.
 """
 import math
 
 import numpy as np
 
+from ... import kernels
 from ..device import array_module
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..random import generator_numpy
 from ..tensor import Tensor, _wrap_dim
 from .elementwise import clamp, mul, where
@@ -23,46 +26,47 @@ __all__ = ["softmax", "log_softmax", "softmin", "linear", "dropout", "embedding"
 
 # ---- softmax -------------------------------------------------------------------------------------
 
-def _shifted(x, dim):
-    """``x - max(x, dim)`` as a new array (which callers may overwrite): exp of it cannot overflow.
-    ``initial`` lets empty dims through; a slice that is all -inf (or holds +inf) gives NaN, as in
-    PyTorch."""
-    with np.errstate(invalid="ignore"):
-        return array_module(x).asarray(x - x.max(axis=dim, keepdims=True, initial=-np.inf))
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def kernel_for(op, x):
+    """The kernel serving ``op`` for the array ``x``: the registry's choice for float32 and float64;
+    for other float dtypes the NumPy reference, which computes in x's own precision."""
+    if x.dtype in _KERNEL_DTYPES:
+        return kernels.dispatch(op, x)
+    return kernels.implementation(op, "cpu", "numpy")
 
 
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
-        y = _shifted(x, dim)
-        array_module(x).exp(y, out=y)   # in place: one temporary instead of three
-        y /= y.sum(axis=dim, keepdims=True)
+        y = kernel_for("softmax_forward", x)(x, dim)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         y, = ctx.saved_tensors
-        # d softmax: y * (g - sum(g * y))
-        return y * (grad - (grad * y).sum(ctx.dim, keepdim=True)), None
+        if is_grad_enabled():  # create_graph: Tensor ops, so this gradient is differentiable too
+            return y * (grad - (grad * y).sum(ctx.dim, keepdim=True)), None
+        return Tensor(kernel_for("softmax_backward", y._data)(y._data, grad._data, ctx.dim)), None
 
 
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
-        xp = array_module(x)
-        y = _shifted(x, dim)
-        y -= xp.log(xp.exp(y).sum(axis=dim, keepdims=True))
+        y = kernel_for("log_softmax_forward", x)(x, dim)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         y, = ctx.saved_tensors
-        # d log_softmax: g - softmax * sum(g), softmax = exp(y)
-        return grad - y.exp() * grad.sum(ctx.dim, keepdim=True), None
+        if is_grad_enabled():  # d log_softmax: g - softmax * sum(g), softmax = exp(y)
+            return grad - y.exp() * grad.sum(ctx.dim, keepdim=True), None
+        return Tensor(kernel_for("log_softmax_backward", y._data)(y._data, grad._data, ctx.dim)), None
 
 
 def _softmax_like(function, name, input, dim, dtype):
@@ -72,7 +76,9 @@ def _softmax_like(function, name, input, dim, dtype):
         raise NotImplementedError(f"{name}: not implemented for input of dtype {input.dtype} (shape "
                                   f"{tuple(input.shape)}); pass dtype= a floating point type")
     dim = _wrap_dim(dim, input.ndim, name)
-    return function.apply(input, dim if input.ndim else None)
+    if input.ndim == 0:  # the kernels reduce along a dim: give the scalar one
+        return function.apply(input.reshape(1), 0).reshape(())
+    return function.apply(input, dim)
 
 
 def softmax(input, dim, dtype=None):
@@ -200,39 +206,48 @@ def _broadcast_rows(row_values, ndim):
 
 class GatherRows(Function):
     """``weight[indices]``: rows picked by an index array of any shape. Its gradient scatters the
-    rows back, scaled per row by ``row_scale`` (None: 1), which is how embedding's gradient skips
-    padding_idx and divides by frequency."""
+    rows back, skipping index ``padding_idx`` (None: none) and scaling row r by ``row_scale[r]``
+    (None: 1), which is how embedding's gradient skips its padding row and divides by frequency."""
 
     @staticmethod
-    def forward(ctx, weight, indices, row_scale):
-        ctx.indices, ctx.rows, ctx.row_scale = indices, weight.shape[0], row_scale
-        return weight[indices]
+    def forward(ctx, weight, indices, padding_idx, row_scale):
+        ctx.indices, ctx.rows, ctx.padding_idx, ctx.row_scale = indices, len(weight), padding_idx, row_scale
+        return array_module(weight).take(weight, indices, axis=0)  # 1.5-2.5x faster than weight[indices]
 
     @staticmethod
     def backward(ctx, grad):
-        return ScatterRows.apply(grad, ctx.indices, ctx.rows, ctx.row_scale), None, None
+        grad_weight = ScatterRows.apply(grad, ctx.indices, ctx.rows, ctx.padding_idx, ctx.row_scale)
+        return grad_weight, None, None, None
 
 
 class ScatterRows(Function):
-    """Add each row of ``values`` into row ``indices[...]`` of a zero matrix (repeated indices
-    accumulate), then scale row r by ``row_scale[r]``."""
+    """Add each row of ``values`` into row ``indices[...]`` (int64) of a zero matrix (repeated
+    indices accumulate), except those at index ``padding_idx`` (None: none), then scale row r by
+    ``row_scale[r]`` (None: 1)."""
 
     @staticmethod
-    def forward(ctx, values, indices, rows, row_scale):
-        ctx.indices, ctx.row_scale = indices, row_scale
-        xp = array_module(values)
-        out = xp.zeros((rows,) + values.shape[indices.ndim:], dtype=values.dtype)
-        xp.add.at(out, indices, values)
+    def forward(ctx, values, indices, rows, padding_idx, row_scale):
+        ctx.indices, ctx.padding_idx, ctx.row_scale = indices, padding_idx, row_scale
+        row_shape = values.shape[indices.ndim:]
+        out = kernel_for("embedding_backward", values)(
+            values.reshape(indices.size, math.prod(row_shape)), indices.reshape(-1), rows,
+            -1 if padding_idx is None else padding_idx).reshape((rows,) + row_shape)
         if row_scale is not None:
             out *= _broadcast_rows(row_scale, out.ndim)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        # the adjoint of "scatter, then scale rows" is "scale rows, then gather"
-        if ctx.row_scale is not None:
-            grad = grad * Tensor(_broadcast_rows(ctx.row_scale, grad.ndim))
-        return GatherRows.apply(grad, ctx.indices, None), None, None, None
+        # the adjoint of "scatter all but the padding row, then scale rows" is "scale rows, with the
+        # padding row's scale 0, then gather"
+        scale = ctx.row_scale
+        if ctx.padding_idx is not None:
+            xp = array_module(grad._data)
+            scale = xp.ones(grad.shape[0], grad._data.dtype) if scale is None else scale.copy()
+            scale[ctx.padding_idx] = 0
+        if scale is not None:
+            grad = grad * Tensor(_broadcast_rows(scale, grad.ndim))
+        return GatherRows.apply(grad, ctx.indices, None, None), None, None, None, None
 
 
 def _renorm_rows(weight, indices, max_norm, norm_type):
@@ -277,14 +292,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     if max_norm is not None:
         _renorm_rows(weight, indices, max_norm, norm_type)
     row_scale = None
-    if padding_idx is not None or scale_grad_by_freq:
+    if scale_grad_by_freq:
         xp = array_module(weight._data)
         row_scale = xp.ones(rows, dtype=weight._data.dtype)
-        if scale_grad_by_freq:
-            row_scale /= xp.maximum(xp.bincount(indices.ravel(), minlength=rows), 1)
-        if padding_idx is not None:
-            row_scale[padding_idx] = 0
-    return GatherRows.apply(weight, indices, row_scale)
+        row_scale /= xp.maximum(xp.bincount(indices.ravel(), minlength=rows), 1)
+    return GatherRows.apply(weight, indices.astype(np.int64, copy=False), padding_idx, row_scale)
 
 
 # ---- normalize, cosine_similarity ----------------------------------------------------------------
