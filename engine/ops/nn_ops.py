@@ -120,17 +120,25 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
+        ctx.vector_bias = bias is not None and bias.ndim == 1
         xp = array_module(x)
         if x.ndim > 2 and weight.ndim == 2:
             # one 2-D GEMM over all leading dims is 2-3x faster in NumPy than a batched matmul
             out = xp.matmul(x.reshape(-1, x.shape[-1]), weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         else:
             out = xp.matmul(x, weight.T)
-        return out if bias is None else out + bias
+        if bias is None:
+            return out
+        if bias.dtype == out.dtype:  # the product is a fresh array: add in place, saving a pass
+            out += bias
+            return out
+        return out + bias
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
+        if not is_grad_enabled():
+            return _linear_gradients(x._data, weight._data, grad._data, ctx.needs_input_grad, ctx.vector_bias)
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
             # grad @ W == linear(grad, W^T)
@@ -142,6 +150,17 @@ class Linear(Function):
                                         Transpose.apply(x.reshape(rows, x.shape[-1])), None)
         grad_bias = grad if ctx.needs_input_grad[2] else None  # the engine sums it to bias's shape
         return grad_x, grad_weight, grad_bias
+
+
+def _linear_gradients(x, weight, grad, needs, vector_bias):
+    """Linear's three gradients on raw arrays, one GEMM or sum each, for a backward that nothing
+    records: x (*, in), weight (out, in), grad (*, out). A bias of another shape than (out,) gets
+    grad itself, which the engine sums to the bias's shape."""
+    rows_grad = grad.reshape(-1, grad.shape[-1])
+    grad_x = Tensor((rows_grad @ weight).reshape(x.shape)) if needs[0] else None
+    grad_weight = Tensor(rows_grad.T @ x.reshape(-1, x.shape[-1])) if needs[1] else None
+    grad_bias = None if not needs[2] else Tensor(rows_grad.sum(0)) if vector_bias else Tensor(grad)
+    return grad_x, grad_weight, grad_bias
 
 
 def linear(input, weight, bias=None):
