@@ -19,7 +19,7 @@ import warnings
 from ..engine import empty, zeros
 from ..engine.ops import cat, dropout, linear, relu, stack
 from ..engine.ops.nn_ops import Linear as LinearFunction
-from ..engine.ops.recurrent import GRUStep, LSTMStep
+from ..engine.ops.recurrent import GRULayer, GRUStep, LSTMLayer, LSTMStep
 from . import init
 from .module import Module, Parameter
 
@@ -76,7 +76,15 @@ def _run_direction(mode, input, state, weights, reverse):
     """One layer in one direction over ``input`` (T, N, F) from ``state``: returns the output
     (T, N, H) (in input order, also when running in reverse) and the final state."""
     weight_ih, weight_hh, bias_ih, bias_hh = weights
-    steps = _time_steps(linear(input, weight_ih, _input_bias(mode, bias_ih, bias_hh)))
+    projected = linear(input, weight_ih, _input_bias(mode, bias_ih, bias_hh))
+    if mode in ("LSTM", "GRU"):
+        # the whole sequence as one node: no per-step graph nodes, slices or stack
+        if mode == "LSTM":
+            states = LSTMLayer.apply(projected, state, weight_hh, reverse)
+        else:
+            states = GRULayer.apply(projected, state, weight_hh, bias_hh, reverse)
+        return _hidden(mode, states), states[0 if reverse else -1]
+    steps = _time_steps(projected)
     states = []
     for projected in reversed(steps) if reverse else steps:
         state = _step(mode, projected, state, weight_hh, bias_hh)

@@ -182,3 +182,27 @@ def test_gradient_at_the_kinks_matches_torch():
         (expected,) = torch.autograd.grad(getattr(TF, name)(t, **kwargs).sum(), t)
         # rtol: PyTorch's float64 hardsigmoid gradient uses a float32 1/6
         np.testing.assert_allclose(grad.numpy(), expected.numpy(), rtol=1e-7, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("name, kernel, kwargs", [("relu", "relu", {}), ("gelu", "gelu", {}),
+                                                  ("gelu", "gelu", {"approximate": "tanh"})])
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64])
+def test_activation_kernels_give_the_same_op(name, kernel, kwargs, dtype):
+    """Every implementation of the fused kernels gives the same output and gradient, and under
+    create_graph the gradient (Tensor ops) equals the kernel's."""
+    data = np.random.default_rng(0).standard_normal((37, 29)) * 3
+    data[::4, ::3] = 0  # relu's kink
+    x = ember.tensor(data, dtype=dtype, requires_grad=True)
+    seed = ember.tensor(np.random.default_rng(1).standard_normal(data.shape), dtype=dtype)
+    results = []
+    for implementation in ember.kernels.names(kernel + "_forward", "cpu"):
+        with ember.kernels.use(**{kernel: implementation}):
+            y = getattr(F, name)(x, **kwargs)
+            (grad,) = ember.autograd.grad(y, x, seed)
+            results.append((y.detach().numpy(), grad.numpy()))
+    (graph_grad,) = ember.autograd.grad(getattr(F, name)(x, **kwargs), x, seed, create_graph=True)
+    results.append((results[0][0], graph_grad.detach().numpy()))
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == ember.float32 else dict(rtol=1e-12, atol=1e-14)
+    for y, grad in results[1:]:
+        np.testing.assert_allclose(y, results[0][0], **tol)
+        np.testing.assert_allclose(grad, results[0][1], **tol)

@@ -110,6 +110,61 @@ def test_double_backward_matches_torch():
     np.testing.assert_allclose(results[0], results[1], rtol=1e-10)
 
 
+def test_double_backward_through_output_padding_past_the_stride():
+    """conv_transpose's output_padding may exceed the stride (when below the dilation): the input of the
+    convolution in its backward then reaches past the last window, which the conv2d kernels must skip."""
+    inputs = [leaf(1, 2, 3, 4, seed=0), leaf(2, 2, 2, 3, seed=1)]
+    assert ember.autograd.gradgradcheck(
+        lambda y, w: F.conv_transpose2d(y, w, dilation=(3, 2), output_padding=(2, 1)), inputs)
+
+
+# ---- the conv2d kernels --------------------------------------------------------------------------
+
+KERNEL_CALLS = [
+    ("conv1d", (3, 4, 9), (6, 2, 3), dict(stride=2, padding=2, dilation=2, groups=2)),
+    ("conv2d", (2, 3, 7, 6), (4, 3, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2))),
+    ("conv2d", (2, 4, 5, 5), (6, 2, 1, 1), dict(stride=2, groups=2)),
+    ("conv_transpose1d", (2, 4, 5), (4, 3, 2), dict(stride=3, padding=1, output_padding=2)),
+    ("conv_transpose2d", (1, 2, 3, 4), (2, 3, 3, 2), dict(stride=2, padding=1, output_padding=1, dilation=(1, 2))),
+    ("conv_transpose2d", (2, 2, 3, 3), (2, 2, 2, 2), dict(dilation=3, output_padding=2)),
+]
+
+
+def _conv_and_grads(name, arrays, kwargs):
+    x, w, b = (ember.tensor(a, requires_grad=True) for a in arrays)
+    out = getattr(F, name)(x, w, b, **kwargs)
+    (out * out).sum().backward()
+    return [t.detach().numpy() for t in (out, x.grad, w.grad, b.grad)]
+
+
+@pytest.mark.parametrize("name, x_shape, w_shape, kwargs", KERNEL_CALLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_conv_kernel_implementation_gives_the_same_op(name, x_shape, w_shape, kwargs, dtype):
+    rng = np.random.default_rng(0)
+    channels = w_shape[1] * kwargs.get("groups", 1) if "transpose" in name else w_shape[0]
+    arrays = [rng.standard_normal(shape).astype(dtype) for shape in (x_shape, w_shape, (channels,))]
+    results = {}
+    for implementation in ember.kernels.names("conv2d_forward", "cpu"):
+        with ember.kernels.use(conv2d=implementation):
+            results[implementation] = _conv_and_grads(name, arrays, kwargs)
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    for implementation, outputs in results.items():
+        for got, expected in zip(outputs, results["numpy"]):
+            np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol, err_msg=implementation)
+
+
+def test_float_1d_and_2d_convolutions_and_only_they_run_on_the_conv2d_kernels():
+    double = ember.float64
+    with ember.kernels.use(conv2d="missing"):
+        for call in (lambda: F.conv1d(ember.randn(1, 2, 5), ember.randn(3, 2, 2)),
+                     lambda: F.conv2d(ember.randn(1, 2, 5, 5, dtype=double), ember.randn(3, 2, 2, 2, dtype=double)),
+                     lambda: F.conv_transpose2d(ember.randn(1, 2, 5, 5), ember.randn(2, 3, 2, 2))):
+            with pytest.raises(RuntimeError, match="kernel 'conv2d_.*' has no implementation 'missing'"):
+                call()
+        F.conv3d(ember.randn(1, 2, 3, 3, 3), ember.randn(3, 2, 2, 2, 2))
+        F.conv2d(ember.ones(1, 2, 4, 4, dtype=ember.int64), ember.ones(3, 2, 2, 2, dtype=ember.int64))
+
+
 def test_grad_fn_and_weight_only_gradient():
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))

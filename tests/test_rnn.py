@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ember
-from ember.engine.ops.recurrent import GRUStep, LSTMStep
+from ember.engine.ops.recurrent import GRULayer, GRUStep, LSTMLayer, LSTMStep
 from op_check import assert_close
 
 F64 = dict(rtol=1e-9, atol=1e-11)
@@ -443,3 +443,78 @@ def test_ember_specific_errors():
     cell = ember.nn.RNNCell(4, 3, nonlinearity="sigmoid")  # accepted, as in PyTorch, until used
     with pytest.raises(RuntimeError, match="Unknown nonlinearity: sigmoid"):
         cell(ember.zeros(2, 4))
+
+
+# ---- whole-sequence layers and kernel choice ---------------------------------------------------------
+
+def _layer_function_inputs(kind, rng, length, batch=3, hidden=2, bias=True):
+    """Random float64 arguments of LSTMLayer or GRULayer, without ``reverse``."""
+    gates = 4 if kind == "LSTM" else 3
+    state = (2, batch, hidden) if kind == "LSTM" else (batch, hidden)
+    shapes = [(length, batch, gates * hidden), state, (gates * hidden, hidden)]
+    args = [ember.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    if kind == "GRU":
+        args.append(ember.tensor(rng.standard_normal(gates * hidden), requires_grad=True) if bias else None)
+    return args
+
+
+def _unrolled(kind, projected, state, *weights, reverse):
+    """What a layer Function computes, step by step with LSTMStep / GRUStep."""
+    step = LSTMStep if kind == "LSTM" else GRUStep
+    states = [None] * projected.shape[0]
+    for t in (reversed(range(len(states))) if reverse else range(len(states))):
+        state = states[t] = step.apply(projected[t], state, *weights)
+    return ember.stack(states)
+
+
+LAYER_FUNCTIONS = {"LSTM": LSTMLayer, "GRU": GRULayer}
+
+
+@pytest.mark.parametrize("kind, bias", [("LSTM", True), ("GRU", True), ("GRU", False)])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("length, batch", [(1, 1), (5, 3)])
+def test_layer_functions_equal_the_unrolled_steps(kind, bias, reverse, length, batch):
+    rng = np.random.default_rng(length + batch)
+    args = _layer_function_inputs(kind, rng, length, batch, bias=bias)
+    leaves = [a for a in args if a is not None]
+    layer = LAYER_FUNCTIONS[kind].apply(*args, reverse)
+    unrolled = _unrolled(kind, *args, reverse=reverse)
+    np.testing.assert_allclose(layer.detach().numpy(), unrolled.detach().numpy(), rtol=1e-12, atol=1e-14)
+    seed = ember.tensor(rng.standard_normal(tuple(layer.shape)))
+    for a, b in zip(ember.autograd.grad(layer, leaves, seed), ember.autograd.grad(unrolled, leaves, seed)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
+    # create_graph: the Tensor-op gradients equal the kernels', and only those asked for
+    tensors = ember.autograd.grad(LAYER_FUNCTIONS[kind].apply(*args, reverse), leaves[1:], seed, create_graph=True)
+    arrays = ember.autograd.grad(LAYER_FUNCTIONS[kind].apply(*args, reverse), leaves[1:], seed)
+    for a, t in zip(arrays, tensors):
+        np.testing.assert_allclose(a.numpy(), t.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind, bias", [("LSTM", True), ("GRU", True), ("GRU", False)])
+def test_layer_functions_double_backward(kind, bias):
+    args = _layer_function_inputs(kind, np.random.default_rng(3), 3, batch=2, bias=bias)
+    assert ember.autograd.gradcheck(lambda *a: LAYER_FUNCTIONS[kind].apply(*a, True), args)
+    assert ember.autograd.gradgradcheck(lambda *a: LAYER_FUNCTIONS[kind].apply(*a, False), args)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64])
+def test_recurrent_kernels_give_the_same_layer(kind, dtype):
+    """Every implementation of the cell kernels gives the same module outputs and gradients."""
+    rng = np.random.default_rng(4)
+    module = getattr(ember.nn, kind)(5, 7, num_layers=2, bidirectional=True, dtype=dtype)
+    x = ember.tensor(rng.standard_normal((6, 3, 5)), dtype=dtype, requires_grad=True)
+    kernel = "lstm_cell" if kind == "LSTM" else "gru_cell"
+    results = []
+    for name in ember.kernels.names(kernel + "_forward", "cpu"):
+        with ember.kernels.use(**{kernel: name}):
+            module.zero_grad()
+            x.grad = None
+            output = flat(module(x))
+            sum((o * o).sum() for o in output).backward()
+            results.append([o.detach().numpy() for o in output] + [x.grad.numpy()] +
+                           [p.grad.numpy() for p in module.parameters()])
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == ember.float32 else dict(rtol=1e-10, atol=1e-12)
+    for result in results[1:]:
+        for a, b in zip(result, results[0]):
+            np.testing.assert_allclose(a, b, **tol)

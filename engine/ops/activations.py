@@ -7,11 +7,19 @@ input's gradient in Tensor ops from the incoming ``grad``, the input ``x`` and t
 backward is itself differentiable). Unlike elementwise's ``unary_op``, activations carry
 hyperparameters (slopes, alpha, beta, bounds), passed as plain numbers after ``x``.
 Piecewise ops pick their gradient with ``where`` at the kinks exactly as PyTorch does.
+
+relu and gelu run on ``ember.kernels``' fused kernels for float32/float64 arrays (one pass where
+NumPy takes several); their backward uses the kernel too when nothing records it, and the Tensor
+formula under ``create_graph``, so double backward still works.
 """
 import math
 
+import numpy as np
+
+from ... import kernels
 from ..device import array_module
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .elementwise import _erf_forward, erf, exp, sigmoid, tanh, where
 from .inplace import inplace_update
@@ -29,8 +37,10 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _activation(name, forward, gradient):
-    """The Function of ``y = f(x; params)`` from f on arrays and its backward formula."""
+def _activation(name, forward, gradient, array_gradient=None):
+    """The Function of ``y = f(x; params)`` from f on arrays and its backward formula. With
+    ``array_gradient(grad, x, y, *params)`` on raw arrays (None where it does not cover the arrays),
+    a backward that nothing records uses it instead of the Tensor formula."""
 
     def forward_(ctx, x, *params):
         ctx.params = params
@@ -40,6 +50,10 @@ def _activation(name, forward, gradient):
 
     def backward_(ctx, grad):
         x, y = ctx.saved_tensors
+        if array_gradient is not None and not is_grad_enabled():
+            result = array_gradient(grad._data, x._data, y._data, *ctx.params)
+            if result is not None:
+                return (Tensor(result),) + (None,) * len(ctx.params)
         return (gradient(grad, x, y, *ctx.params),) + (None,) * len(ctx.params)
 
     return type(name, (Function,), {"forward": staticmethod(forward_), "backward": staticmethod(backward_)})
@@ -59,6 +73,30 @@ def _apply(function, name, input, *params, inplace=False, integers=False):
     return function.apply(input, *params)
 
 
+def _float_kernel(op, x):
+    """The kernel serving ``op`` for a float32/float64 host array ``x``; None for other dtypes and
+    devices, which keep the array-module code."""
+    if type(x) is np.ndarray and x.dtype.type in (np.float32, np.float64):
+        return kernels.dispatch(op, x)
+    return None
+
+
+def _with_kernel(op, fallback):
+    """A forward ``f(xp, x)`` that runs kernel ``op`` where it serves ``x``, ``fallback`` elsewhere."""
+    def run(xp, x):
+        kernel = _float_kernel(op, x)
+        return kernel(x) if kernel is not None else fallback(xp, x)
+    return run
+
+
+def _kernel_gradient(op, takes_output):
+    """An ``array_gradient`` for ``_activation`` from backward kernel ``op(grad, x or y)``."""
+    def run(grad, x, y):
+        kernel = _float_kernel(op, grad)
+        return None if kernel is None else kernel(grad, y if takes_output else x)
+    return run
+
+
 def _clip_array(xp, x, low, high):
     # Keeps integer dtypes (relu6/hardtanh of an int tensor stay ints, as in PyTorch).
     return xp.clip(x, low, high).astype(x.dtype, copy=False)
@@ -66,8 +104,8 @@ def _clip_array(xp, x, low, high):
 
 # ---- piecewise linear ----------------------------------------------------------------------------
 
-_Relu = _activation("Relu", lambda xp, x: xp.maximum(x, 0),
-                    lambda grad, x, y: where(y <= 0, 0.0, grad))
+_Relu = _activation("Relu", _with_kernel("relu_forward", lambda xp, x: xp.maximum(x, 0)),
+                    lambda grad, x, y: where(y <= 0, 0.0, grad), _kernel_gradient("relu_backward", True))
 _Hardtanh = _activation("Hardtanh", lambda xp, x, low, high: _clip_array(xp, x, low, high),
                         lambda grad, x, y, low, high: where((x <= low) | (x >= high), 0.0, grad))
 _LeakyRelu = _activation("LeakyRelu", lambda xp, x, slope: xp.where(x > 0, x, x * slope),
@@ -245,10 +283,15 @@ def _gelu_tanh_gradient(grad, x, y):
     return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner_derivative)
 
 
-# asarray: NumPy turns 0-d arithmetic into scalars, and the erf kernel dispatches on arrays
-_Gelu = _activation("Gelu", lambda xp, x: 0.5 * x * (1 + _erf_forward(xp, xp.asarray(x * _SQRT1_2))),
-                    _gelu_gradient)
-_GeluTanh = _activation("GeluTanh", _gelu_tanh_forward, _gelu_tanh_gradient)
+def _gelu_forward(xp, x):
+    # asarray: NumPy turns 0-d arithmetic into scalars, and the erf kernel dispatches on arrays
+    return 0.5 * x * (1 + _erf_forward(xp, xp.asarray(x * _SQRT1_2)))
+
+
+_Gelu = _activation("Gelu", _with_kernel("gelu_forward", _gelu_forward), _gelu_gradient,
+                    _kernel_gradient("gelu_backward", False))
+_GeluTanh = _activation("GeluTanh", _with_kernel("gelu_tanh_forward", _gelu_tanh_forward), _gelu_tanh_gradient,
+                        _kernel_gradient("gelu_tanh_backward", False))
 
 
 def gelu(input, approximate="none"):

@@ -1,5 +1,9 @@
 """Convolutions: conv1d/2d/3d and conv_transpose1d/2d/3d, through im2col and one batched matmul.
 
+Float 1-D and 2-D convolutions of NumPy arrays run on ``ember.kernels``' conv2d_* kernels (a 1-D one
+as 2-D of height 1; C++ im2col/col2im around NumPy's GEMMs); conv3d, integer dtypes and other
+devices take the NumPy path below.
+
 A sliding-window op (this file's convolutions, pooling.py's pools) is fixed by a ``WindowGeometry``:
 per spatial dim the input size, kernel size, stride, dilation, padding before and after, and output
 size. Output position o reads the padded input at ``o * stride + k * dilation`` for k < kernel.
@@ -23,6 +27,9 @@ import itertools
 import math
 import numbers
 
+import numpy as np
+
+from ... import kernels
 from ..device import array_module
 from ..function import Function
 from ..tensor import Tensor
@@ -89,6 +96,61 @@ class WindowGeometry:
         return self.crop(out)
 
 
+# ---- the conv2d kernels' view of a geometry -------------------------------------------------------
+
+class _Planar:
+    """The arguments of the conv2d kernels for a 1-D or 2-D geometry: a 1-D convolution is a 2-D one
+    of height 1, its arrays lifted to (N, C, 1, L)."""
+
+    __slots__ = ("flat", "size", "kernel", "stride", "padding", "dilation", "reach")
+
+    def __init__(self, geometry):
+        self.flat = len(geometry.size) == 1
+
+        def planar(values, height=1):
+            return ((height,) if self.flat else ()) + tuple(values)
+        self.size, self.kernel = planar(geometry.size), planar(geometry.kernel)
+        self.stride, self.dilation = planar(geometry.stride), planar(geometry.dilation)
+        before = planar(geometry.before, height=0)
+        # How far the windows reach into the input. It can stop short of the padding after the input,
+        # or (conv_transpose's output_padding) of the input's end: the kernels then get the padding
+        # that yields exactly the geometry's output, and forward the input up to that reach.
+        self.reach = tuple((o - 1) * s + span - b for o, s, span, b in
+                           zip(planar(geometry.output), self.stride, planar(geometry.span), before))
+        self.padding = tuple((b, max(r - n, 0)) for b, r, n in zip(before, self.reach, self.size))
+
+    def lift(self, array):
+        """An array (N, C, *spatial) of the geometry as the kernels take it: (N, C, 1, L) if 1-D (a view)."""
+        return array[:, :, None] if self.flat else array
+
+    def drop(self, array):
+        """The inverse of ``lift``, for what the kernels return."""
+        return array[:, :, 0] if self.flat else array
+
+    def read(self, x):
+        """x lifted to 2-D, without what lies past the windows' reach."""
+        x = self.lift(x)
+        if all(r >= n for r, n in zip(self.reach, self.size)):
+            return x
+        return x[(Ellipsis,) + tuple(slice(0, r) for r in self.reach)]
+
+    @property
+    def options(self):
+        """(stride, padding, dilation): the geometry arguments every conv2d kernel takes."""
+        return self.stride, self.padding, self.dilation
+
+
+def _planar(array, geometry):
+    """The conv2d kernels' arguments for a convolution of ``array``, or None where the kernels do not
+    serve it (they take float32/float64 NumPy arrays of 1-D and 2-D convolutions)."""
+    if type(array) is not np.ndarray or array.dtype not in _KERNEL_DTYPES or len(geometry.size) > 2:
+        return None
+    return _Planar(geometry)
+
+
+_KERNEL_DTYPES = (np.float32, np.float64)
+
+
 # ---- the three Functions -------------------------------------------------------------------------
 
 def _columns(x, geometry, groups):
@@ -122,6 +184,10 @@ class Convolution(Function):
     def forward(ctx, x, weight, bias, geometry, groups):
         ctx.geometry, ctx.groups = geometry, groups
         ctx.save_for_backward(x, weight)
+        planar = _planar(x, geometry)
+        if planar is not None:
+            return planar.drop(kernels.dispatch("conv2d_forward", x)(
+                planar.read(x), planar.lift(weight), bias, *planar.options, groups))
         # the weight gradient needs x's columns again: keep them (prod(kernel) times x's size, freed
         # by backward) rather than copy them twice
         ctx.columns = _columns(x, geometry, groups)
@@ -146,6 +212,10 @@ class ConvolutionTranspose(Function):
     def forward(ctx, y, weight, bias, geometry, groups):
         ctx.geometry, ctx.groups = geometry, groups
         ctx.save_for_backward(y, weight)
+        planar = _planar(y, geometry)
+        if planar is not None:
+            return _add_bias(planar.drop(kernels.dispatch("conv2d_backward_input", y)(
+                planar.lift(y), planar.lift(weight), planar.size, *planar.options, groups)), bias)
         n, out_channels = y.shape[0], weight.shape[1] * groups
         # columns (N, groups, C/groups * prod(kernel), L) = w^T y, per group
         columns = _grouped(weight, groups).swapaxes(1, 2) @ \
@@ -172,6 +242,10 @@ class ConvolutionWeight(Function):
     def forward(ctx, x, grad, geometry, groups, columns):
         ctx.geometry, ctx.groups = geometry, groups
         ctx.save_for_backward(x, grad)
+        planar = _planar(x, geometry)
+        if planar is not None:
+            return planar.drop(kernels.dispatch("conv2d_backward_weight", x)(
+                planar.lift(x), planar.lift(grad), planar.kernel, *planar.options, groups))
         n, out_channels = x.shape[0], grad.shape[1]
         if columns is None:
             columns = _columns(x, geometry, groups)
