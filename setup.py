@@ -65,7 +65,7 @@ setup(
         "data": ["scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
         "test": ["torch>=2.3,<2.15", "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6",
                  "scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
-        "bench": ["torch>=2.3,<2.15", "pytest-benchmark>=4"],
+        "bench": ["torch>=2.3,<2.15", "pytest-benchmark>=4", "matplotlib>=3.6"],
     },
     entry_points={"console_scripts": ["ember=ember.cli:main"]},
     zip_safe=False,

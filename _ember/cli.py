@@ -3,6 +3,7 @@
     ember train lenet --dataset fashion-mnist --epochs 3     # train a zoo model, checkpoint it
     ember eval runs/lenet-fashion-mnist/checkpoint.safetensors
     ember sample runs/char-rnn-shakespeare/checkpoint.safetensors --prompt "ROMEO:"
+    ember kernels                                            # which implementation serves each kernel
     ember bench [--only conv2d,softmax]                      # every kernel implementation vs PyTorch
     ember bench --models                                     # training throughput vs PyTorch
 """
@@ -104,6 +105,18 @@ def _sample(args):
     return 0
 
 
+def _kernels(args):
+    import ember
+    print(f"{'kernel':<26}{'device':<8}{'using':<8}others")
+    for op, devices in ember.kernels.available().items():
+        for device, entry in devices.items():
+            others = [f"{name} ({state})" for name, state in entry["implementations"].items()
+                      if name != entry["using"]]
+            print(f"{op:<26}{device:<8}{entry['using'] or '-':<8}{'; '.join(others)}")
+    print(f"\nOpenMP threads for ember's kernels: {ember.kernels.get_num_threads()}")
+    return 0
+
+
 def _bench(args):
     from .bench.command import main as bench_main
     return bench_main(args.rest)
@@ -146,6 +159,9 @@ def main(argv=None):
     sample.add_argument("--temperature", type=float, default=0.8)
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(run=_sample)
+
+    kernels = commands.add_parser("kernels", help="which implementation serves each kernel, and why not the others")
+    kernels.set_defaults(run=_kernels)
 
     bench = commands.add_parser("bench", help="race ember against PyTorch: kernels, --models, --ops",
                                 add_help=False)
