@@ -5,7 +5,15 @@
     (x.tanh() ** 2).sum().backward()
     x.grad            # d/dx of sum(tanh(x)^2)
 """
-from .engine import dtypes as _dtypes
+import os as _os
+
+# NumPy's OpenBLAS workers spin for about 0.1 s after each GEMM (2^28 cycles, OpenBLAS's default),
+# holding the core that ember's OpenMP kernels want next: measured here, a LeNet conv forward took 8 ms
+# that way and 1 ms with the workers sleeping at once. OpenBLAS reads this when NumPy first loads it,
+# so it helps when ember is imported before NumPy (as the ember command and its workers do).
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from .engine import dtypes as _dtypes  # noqa: E402
 from .engine import *  # noqa: F401,F403  (Tensor, creation functions and every op)
 from .engine import Function, Size, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .engine.device import device

@@ -54,7 +54,8 @@ def time_case(lib, case, quick):
     """{mode: seconds} for one case in one library (the current kernel choice, for ember)."""
     inputs = tensors(lib, case.make(np.random.default_rng(0)))
     run = case.build(lib, *inputs)
-    min_time, repeats = (0.01, 3) if quick else (0.05, 7)
+    # training steps vary more from round to round (allocation, thread hand-offs): longer rounds
+    min_time, repeats = (0.01, 3) if quick else (0.4, 7) if "train" in case.modes else (0.1, 7)
     return {mode: median_seconds(timed_function(lib, run, mode, inputs), min_time, repeats) for mode in case.modes}
 
 

@@ -22,7 +22,7 @@ def _ms(value):
 
 def print_table(records):
     """One row per case, implementation and mode; ratio = PyTorch time / ember time (>1: ember wins)."""
-    print(f"{'kernel':<14}{'shape':<46}{'impl':<8}{'mode':<9}{'ember ms':>10}{'torch ms':>10}{'ratio':>8}")
+    print(f"{'case':<14}{'shape':<46}{'impl':<8}{'mode':<9}{'ember ms':>10}{'torch ms':>10}{'ratio':>8}")
     for r in records:
         print(f"{r['kernel']:<14}{r['shape']:<46}{r['implementation']:<8}{r['mode']:<9}"
               f"{_ms(r['ember_ms']):>10}{_ms(r['torch_ms']):>10}{r['speed_ratio']:>8.2f}")

@@ -1,6 +1,5 @@
 // Activation functions and their gradients in one pass each: NumPy evaluates gelu and its gradient
 // as five to ten whole-array passes with temporaries, and relu's gradient as a mask plus a select.
-#pragma GCC optimize("no-trapping-math")  // lets the loops vectorise: see vector_math.h
 #include <cmath>
 
 #include "common.h"

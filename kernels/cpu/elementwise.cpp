@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "common.h"
+#include "vector_math.h"
 
 namespace {
 
@@ -14,8 +15,9 @@ py::array erf_kernel(const py::array& input) {
     const std::int64_t n = x.size();
     {
         py::gil_scoped_release release;
-#pragma omp parallel for simd if (n > ember::kParallelThreshold)
-        for (std::int64_t i = 0; i < n; ++i) dst[i] = std::erf(src[i]);
+        ember::parallel_chunks(n, ember::kParallelThreshold, [&](std::int64_t begin, std::int64_t end) {
+            for (std::int64_t i = begin; i < end; ++i) dst[i] = ember::vmath::erf(src[i]);
+        });
     }
     return out;
 }

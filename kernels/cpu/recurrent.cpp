@@ -1,7 +1,6 @@
 // Fused LSTM and GRU cell updates: the gate nonlinearities and state update of one time step in one
 // pass over the gates (NumPy needs a dozen passes and temporaries). The products with the weights
 // stay in NumPy's BLAS, in the Python glue.
-#pragma GCC optimize("no-trapping-math")  // lets the gate loops vectorise: see vector_math.h
 #include <string>
 #include <utility>
 

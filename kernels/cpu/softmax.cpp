@@ -9,52 +9,13 @@
 #include <vector>
 
 #include "common.h"
+#include "vector_math.h"
 
 namespace {
 
+namespace vm = ember::vmath;
+
 using std::int64_t;
-
-// exp(x) = 2^n e^r with n = round(x / ln 2) and |r| <= ln2 / 2. Adding 1.5 * 2^(mantissa bits)
-// rounds x / ln2 to an integer held in the low mantissa bits, so n is read with integer ops that
-// vectorise (a float-to-int conversion of NaN or a huge x would be undefined). Accurate to about
-// 1 ulp for x <= 88 (float) / 709 (double), wrong above: softmax's arguments are <= 0. Results
-// that would be subnormal are flushed to 0 (exp(-inf) is exactly 0); NaN stays NaN.
-inline float vector_exp(float x) {
-    constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
-    const float t = std::fma(x, 1.44269504088896341f, kRound);
-    const float n = t - kRound;
-    float r = std::fma(n, -0.693359375f, x);  // ln 2 split in two: n * hi is exact
-    r = std::fma(n, 2.12194440e-4f, r);
-    // Cephes' minimax polynomial for e^r on [-ln2/2, ln2/2]
-    float p = 1.9875691500e-4f;
-    p = std::fma(p, r, 1.3981999507e-3f);
-    p = std::fma(p, r, 8.3334519073e-3f);
-    p = std::fma(p, r, 4.1665795894e-2f);
-    p = std::fma(p, r, 1.6666665459e-1f);
-    p = std::fma(p, r, 5.0000001201e-1f);
-    p = std::fma(p, r * r, r) + 1.0f;
-    const std::int32_t scale = (std::bit_cast<std::int32_t>(t) - std::bit_cast<std::int32_t>(kRound) + 127) << 23;
-    // a mask, not a branch, so the loops calling this stay branch-free and vectorise
-    const std::int32_t keep = -static_cast<std::int32_t>(!(x < -87.33f));
-    return std::bit_cast<float>(std::bit_cast<std::int32_t>(p * std::bit_cast<float>(scale)) & keep);
-}
-
-inline double vector_exp(double x) {
-    constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52
-    const double t = std::fma(x, 1.4426950408889634, kRound);
-    const double n = t - kRound;
-    double r = std::fma(n, -6.93147180369123816490e-01, x);
-    r = std::fma(n, -1.90821492927058770002e-10, r);
-    // Taylor series to r^12: the remainder is below 2e-16 relative on |r| <= ln2 / 2
-    double p = 1.0 / 479001600.0;
-    constexpr double kInverseFactorials[] = {1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                                             1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                                             1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
-    for (double c : kInverseFactorials) p = std::fma(p, r, c);
-    const std::int64_t scale = (std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(kRound) + 1023) << 52;
-    const std::int64_t keep = -static_cast<std::int64_t>(!(x < -708.39));
-    return std::bit_cast<double>(std::bit_cast<std::int64_t>(p * std::bit_cast<double>(scale)) & keep);
-}
 
 // The largest element of a row; NaN elements are skipped here, but still reach the output through
 // exp(NaN), as in PyTorch. An all -inf row gives -inf, so x - max is NaN there, as in PyTorch.
@@ -72,7 +33,7 @@ T sum_exp(const T* __restrict x, T* __restrict y, int64_t n, T m) {
     T s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t c = 0; c < n; ++c) {
-        const T e = vector_exp(x[c] - m);
+        const T e = vm::exp(x[c] - m);
         if constexpr (Store) y[c] = e;
         s += e;
     }
@@ -125,7 +86,7 @@ void lane_sum_exp(const T* __restrict x, T* __restrict y, int64_t n, int64_t str
     for (int64_t c = 0; c < n; ++c) {
 #pragma omp simd
         for (int64_t j = 0; j < lanes; ++j) {
-            const T e = vector_exp(x[c * stride + j] - m[j]);
+            const T e = vm::exp(x[c * stride + j] - m[j]);
             if constexpr (Store) y[c * stride + j] = e;
             s[j] += e;
         }
@@ -203,7 +164,7 @@ struct LogSoftmaxBackward {
 #pragma omp simd reduction(+ : total)
         for (int64_t c = 0; c < n; ++c) total += g[c];
 #pragma omp simd
-        for (int64_t c = 0; c < n; ++c) out[c] = g[c] - vector_exp(y[c]) * total;
+        for (int64_t c = 0; c < n; ++c) out[c] = g[c] - vm::exp(y[c]) * total;
     }
 
     static void lanes(const T* __restrict y, const T* __restrict g, T* __restrict out, int64_t n, int64_t stride,
@@ -216,7 +177,7 @@ struct LogSoftmaxBackward {
         for (int64_t c = 0; c < n; ++c) {
 #pragma omp simd
             for (int64_t j = 0; j < lanes; ++j)
-                out[c * stride + j] = g[c * stride + j] - vector_exp(y[c * stride + j]) * total[j];
+                out[c * stride + j] = g[c * stride + j] - vm::exp(y[c * stride + j]) * total[j];
         }
     }
 };

@@ -1,57 +1,58 @@
-// exp, sigmoid and tanh the compiler can vectorise: std::exp and std::tanh are opaque library calls
-// that keep a loop scalar (libmvec's vector versions need -ffast-math), which made a fused LSTM
+// exp, sigmoid, tanh and erf the compiler can vectorise: std::exp and std::tanh are opaque library
+// calls that keep a loop scalar (libmvec's vector versions need -ffast-math), which made a fused LSTM
 // step slower than NumPy's SIMD ufuncs. Loops calling these vectorise only without trapping math
-// (GCC threads the clamps' branches through the rest and then may not if-convert them): CMakeLists
-// passes -fno-trapping-math, and a file that uses these also starts with
-// `#pragma GCC optimize("no-trapping-math")`, so it keeps vectorising should the flag go.
+// (GCC will not if-convert the range selects otherwise): CMakeLists passes -fno-trapping-math.
 #pragma once
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 namespace ember::vmath {
 
-// Per type: the input range where exp neither overflows nor goes subnormal, the exponent layout,
-// and how many Taylor terms reach the type's precision on |r| <= ln2/2 (7: ~5e-9; 12: ~6e-15).
-template <typename T> struct ExpTraits;
-template <> struct ExpTraits<float> {
-    using Bits = std::int32_t;
-    static constexpr float low = -87.0f, high = 88.0f;
-    static constexpr int mantissa = 23, bias = 127, terms = 7;
-};
-template <> struct ExpTraits<double> {
-    using Bits = std::int64_t;
-    static constexpr double low = -708.0, high = 709.0;
-    static constexpr int mantissa = 52, bias = 1023, terms = 12;
-};
-
-// sum_{k<=terms} r^k / k!, by Horner: 1 + r (1 + r/2 (1 + r/3 (...))), unrolled at compile time (a
-// loop here would stop the caller's loop from vectorising).
-template <typename T, int terms, int k = 1>
-inline T taylor_exp(T r) {
-    if constexpr (k > terms) {
-        return T(1);
-    } else {
-        return T(1) + r * (T(1) / T(k)) * taylor_exp<T, terms, k + 1>(r);
-    }
+// e^x = 2^n e^r with n = round(x / ln 2) and |r| <= ln2 / 2. Adding 1.5 * 2^(mantissa bits) rounds
+// x / ln2 to an integer held in the low mantissa bits, so n is read with integer ops that vectorise
+// (a float-to-int conversion of NaN or a huge x would be undefined). About 1 ulp; results that would
+// be subnormal are flushed to 0 (exp(-inf) is exactly 0), overflow gives inf, NaN stays NaN. The
+// range checks are masks and selects, not branches, so loops calling this stay branch-free.
+inline float exp(float x) {
+    constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+    const float t = std::fma(x, 1.44269504088896341f, kRound);
+    const float n = t - kRound;
+    float r = std::fma(n, -0.693359375f, x);  // ln 2 split in two: n * hi is exact
+    r = std::fma(n, 2.12194440e-4f, r);
+    // Cephes' minimax polynomial for e^r on [-ln2/2, ln2/2]
+    float p = 1.9875691500e-4f;
+    p = std::fma(p, r, 1.3981999507e-3f);
+    p = std::fma(p, r, 8.3334519073e-3f);
+    p = std::fma(p, r, 4.1665795894e-2f);
+    p = std::fma(p, r, 1.6666665459e-1f);
+    p = std::fma(p, r, 5.0000001201e-1f);
+    p = std::fma(p, r * r, r) + 1.0f;
+    const std::int32_t scale = (std::bit_cast<std::int32_t>(t) - std::bit_cast<std::int32_t>(kRound) + 127) << 23;
+    const std::int32_t keep = -static_cast<std::int32_t>(!(x < -87.33f));
+    const float value = std::bit_cast<float>(std::bit_cast<std::int32_t>(p * std::bit_cast<float>(scale)) & keep);
+    return x > 88.72f ? std::numeric_limits<float>::infinity() : value;
 }
 
-// e^x = 2^n e^r with n = round(x / ln2), |r| <= ln2 / 2; ln2 split in two so r is exact.
-template <typename T>
-inline T exp(T x) {
-    using Traits = ExpTraits<T>;
-    using Bits = typename Traits::Bits;
-    x = x < Traits::low ? Traits::low : x;
-    x = x > Traits::high ? Traits::high : x;
-    // round to nearest by adding and subtracting 1.5 * 2^mantissa (std::floor/nearbyint do not vectorise)
-    const T shifter = T(1.5) * T(Bits(1) << Traits::mantissa);
-    const T n = (x * T(1.4426950408889634) + shifter) - shifter;
-    const T r = (x - n * T(0.693145751953125)) - n * T(1.428606820309417232e-06);
-    const T poly = taylor_exp<T, Traits::terms>(r);
-    const Bits scale_bits = (static_cast<Bits>(n) + Traits::bias) << Traits::mantissa;
-    return poly * std::bit_cast<T>(scale_bits);
+inline double exp(double x) {
+    constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52
+    const double t = std::fma(x, 1.4426950408889634, kRound);
+    const double n = t - kRound;
+    double r = std::fma(n, -6.93147180369123816490e-01, x);
+    r = std::fma(n, -1.90821492927058770002e-10, r);
+    // Taylor series to r^12: the remainder is below 2e-16 relative on |r| <= ln2 / 2
+    double p = 1.0 / 479001600.0;
+    constexpr double kInverseFactorials[] = {1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                                             1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                                             1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    for (double c : kInverseFactorials) p = std::fma(p, r, c);
+    const std::int64_t scale = (std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(kRound) + 1023) << 52;
+    const std::int64_t keep = -static_cast<std::int64_t>(!(x < -708.39));
+    const double value = std::bit_cast<double>(std::bit_cast<std::int64_t>(p * std::bit_cast<double>(scale)) & keep);
+    return x > 709.78 ? std::numeric_limits<double>::infinity() : value;
 }
 
 template <typename T>
