@@ -7,7 +7,8 @@ time: above 1 means ember is faster).
     ember bench --ops                    # single ops and the autograd per-op overhead
     ember bench --quick --threads 1      # shorter rounds; thread count for both libraries
 
-Prints a table and writes bench/results/<suite>-cpu-<date>.json and .png.
+Prints a table and writes bench/results/<suite>-cpu-<date>.json and .png (with --only, the names
+of the chosen cases join the file name).
 """
 import argparse
 import importlib.metadata
@@ -51,7 +52,8 @@ def main(argv=None):
           f"separate processes; median after warm-up", file=sys.stderr)
     records = race.race(suite, cases, selection, args.quick, args.threads)
     report.print_table(records)
-    for path in report.save(records, suite, args.threads, torch_version, args.output_dir, not args.no_plot):
+    for path in report.save(records, suite, args.threads, torch_version, args.output_dir, not args.no_plot,
+                            selection):
         print(f"wrote {path}")
     return 0
 

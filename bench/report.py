@@ -34,15 +34,17 @@ def results_dir():
     return path if os.access(path, os.W_OK) else None
 
 
-def save(records, suite, threads, torch_version, output_dir=None, plot=True):
+def save(records, suite, threads, torch_version, output_dir=None, plot=True, selection=()):
     """Write ``<suite>-cpu-<date>.json`` (and ``.png``) into ``output_dir`` (default
-    bench/results/); returns the paths written."""
+    bench/results/); a run of some cases only (``selection``) names them, so it does not replace
+    the full run's file. Returns the paths written."""
     import ember
     output_dir = output_dir or results_dir()
     if output_dir is None:
         return []
     os.makedirs(output_dir, exist_ok=True)
-    stem = os.path.join(output_dir, f"{suite}-cpu-{datetime.date.today().isoformat()}")
+    part = "".join(f"-{name}" for name in selection)
+    stem = os.path.join(output_dir, f"{suite}{part}-cpu-{datetime.date.today().isoformat()}")
     result = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), suite=suite, device="cpu",
                   cpu=cpu_name(), threads=threads, ember=ember.__version__, torch=torch_version,
                   kernels_threads=ember.kernels.get_num_threads(),
