@@ -16,10 +16,6 @@ import os
 import sys
 
 from . import race, report
-from .cases import kernel_cases, op_cases
-from .models import model_cases
-
-SUITES = {"kernels": kernel_cases, "models": model_cases, "ops": op_cases}
 
 
 def main(argv=None):
@@ -47,7 +43,7 @@ def main(argv=None):
         print("ember bench races PyTorch: pip install torch==2.13.0 (the CPU build)", file=sys.stderr)
         return 2
     selection = [name for name in args.only.split(",") if name]
-    cases = race.select(SUITES[suite](), selection)
+    cases = race.select(race.suites()[suite], selection)
     print(f"ember vs torch {torch_version} on {report.cpu_name()}, {args.threads} threads each, "
           f"separate processes; median after warm-up", file=sys.stderr)
     records = race.race(suite, cases, selection, args.quick, args.threads)

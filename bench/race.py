@@ -5,6 +5,7 @@ Separate processes because thread pools fight: NumPy's OpenBLAS workers, ember's
 PyTorch's OpenMP workers spin for a while after each call, and one library's spinning threads were
 measured slowing the other's small GEMMs by up to 40x on 2 cores.
 """
+import contextlib
 import json
 import os
 import subprocess
@@ -59,28 +60,29 @@ def time_case(lib, case, quick):
     return {mode: median_seconds(timed_function(lib, run, mode, inputs), min_time, repeats) for mode in case.modes}
 
 
-def worker(library, suite, selection, quick):
-    """Time every selected case in ``library`` ('ember' or 'torch'); one JSON record per line on
-    stdout, progress on stderr."""
+def suites():
+    """suite name -> its cases."""
     from .cases import kernel_cases, op_cases
     from .models import model_cases
-    cases = select({"kernels": kernel_cases, "ops": op_cases, "models": model_cases}[suite](), selection)
+    return {"kernels": kernel_cases(), "models": model_cases(), "ops": op_cases()}
+
+
+def worker(library, suite, selection, quick):
+    """Time every selected case in ``library`` ('ember' or 'torch'); one JSON record per line on
+    stdout, progress on stderr. Ember times each available implementation of a case's kernel."""
+    cases = select(suites()[suite], selection)
     if library == "torch":
         import torch
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
-        lib, choices = torch, [("torch", None)]
+        lib = torch
     else:
         import ember
         lib = ember
     for case in cases:
-        if library == "ember":
-            choices = [(name, case.kernel if name != "ember" else None) for name in implementations(case.kernel)]
-        for name, kernel in choices:
-            if kernel is None:
+        for name in ["torch"] if library == "torch" else implementations(case.kernel):
+            forced = name not in ("torch", "ember")  # a named implementation of the case's kernel
+            with lib.kernels.use(**{case.kernel: name}) if forced else contextlib.nullcontext():
                 times = time_case(lib, case, quick)
-            else:
-                with lib.kernels.use(**{kernel: name}):
-                    times = time_case(lib, case, quick)
             for mode, seconds in times.items():
                 print(json.dumps(dict(key=case.key, implementation=name, mode=mode, ms=seconds * 1e3)), flush=True)
             print(f"  {library:<6}{case.key:<56}{name:<7}" +

@@ -14,15 +14,13 @@ import numpy as np
 import pytest
 
 import ember
-from ember.bench.cases import kernel_cases, op_cases
-from ember.bench.models import model_cases
-from ember.bench.race import implementations, tensors, timed_function
+from ember.bench.race import implementations, suites, tensors, timed_function
 
 torch = pytest.importorskip("torch")
 
 
 def _params():
-    for case in kernel_cases() + model_cases() + op_cases():
+    for case in [case for cases in suites().values() for case in cases]:
         for mode in case.modes:
             for name in implementations(case.kernel) + ["torch"]:
                 yield pytest.param(case, mode, name, id=f"{case.key}-{mode}-{name}")
