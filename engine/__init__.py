@@ -4,6 +4,7 @@ from .tensor import Size, Tensor
 from .function import Function, once_differentiable
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd
+from . import cuda  # registers the cuda device
 from .creation import *  # noqa: F401,F403
 from .creation import __all__ as _creation_all
 from . import ops

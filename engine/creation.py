@@ -7,7 +7,7 @@ import numpy as np
 
 from . import dtypes
 from .device import CPU, backend_for, device as Device
-from .random import generator_numpy
+from .random import generator_numpy, random_source
 from .tensor import Tensor
 
 __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "from_dlpack", "zeros", "ones", "full",
@@ -17,7 +17,7 @@ __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "from_dlpack", "zeros
 
 
 def _finish(array, dtype, device, requires_grad):
-    """Cast, move to ``device`` and wrap an array (always a NumPy array built on the host)."""
+    """Cast, move to ``device`` and wrap an array (built on the host, or already on ``device``)."""
     if dtype is not None:
         target = dtypes.to_dtype(dtype).numpy
         if array.dtype != target:
@@ -185,13 +185,13 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_gra
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples from [0, 1). Shape: size."""
-    array = generator_numpy(generator).random(_size_arg(size))
+    array = random_source(generator, device).random(_size_arg(size))
     return _finish(array, _float_dtype(dtype), device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples. Shape: size."""
-    array = generator_numpy(generator).standard_normal(_size_arg(size))
+    array = random_source(generator, device).standard_normal(_size_arg(size))
     return _finish(array, _float_dtype(dtype), device, requires_grad)
 
 
@@ -206,7 +206,7 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None, 
         raise TypeError("randint() missing required argument 'size'")
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-    array = generator_numpy(generator).integers(low, high, _size_arg((size,)), dtype=np.int64)
+    array = random_source(generator, device).integers(low, high, _size_arg((size,)), dtype=np.int64)
     return _finish(array, dtype or dtypes.int64, device, requires_grad)
 
 
@@ -227,8 +227,8 @@ def normal(mean, std, size=None, generator=None, dtype=None, device=None, requir
 
 def bernoulli(input, p=None, generator=None):
     """0/1 samples, 1 with probability ``input`` (or ``p``). Shape: like ``input``."""
-    probs = input._data if p is None else np.full(input.shape, p)
-    array = (generator_numpy(generator).random(probs.shape) < probs).astype(input._data.dtype)
+    probs = input._data if p is None else p
+    array = (random_source(generator, input.device).random(input.shape) < probs).astype(input._data.dtype)
     return Tensor(array)
 
 

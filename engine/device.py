@@ -1,7 +1,9 @@
-"""Devices and the array module (NumPy for ``cpu``) that computes on each.
+"""Devices and the array module that computes on each: NumPy for ``cpu``, CuPy for ``cuda``.
 
-The GPU backend plugs in here: ``register_backend("cuda", ...)`` makes ``cuda`` devices usable.
-Until one is registered, asking for ``cuda`` raises a clear error.
+A backend is an object with ``xp`` (the array module), ``device_of(array)`` (the device holding an
+array of its kind, or None), ``to_device(array, device)`` and ``unavailable()`` (None, or why the
+device cannot be used here). engine/cuda.py registers the cuda backend; asking for a device whose
+backend is unavailable raises a clear error with the reason.
 """
 import numpy as np
 
@@ -56,25 +58,30 @@ class _NumpyBackend:
 
     @staticmethod
     def to_device(array, dev):
-        return np.asarray(array)
+        # a device array copies itself to the host (CuPy refuses an implicit np.asarray)
+        return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+
+    @staticmethod
+    def unavailable():
+        return None
 
 
 _backends["cpu"] = _NumpyBackend
 
 
 def register_backend(device_type, backend):
-    """Make a device type usable; the GPU backend calls this when CuPy and a GPU are present."""
+    """Make a device type known; engine/cuda.py registers ``cuda`` (usable or not, it says why)."""
     _backends[device_type] = backend
+    _modules_by_type.clear()
 
 
 def backend_for(dev):
-    """The backend of a device, or a clear error if that device has none in this installation."""
+    """The backend of a device, or a clear error if that device cannot be used here."""
     dev = dev if isinstance(dev, device) else device(dev)
     backend = _backends.get(dev.type)
-    if backend is None:
-        raise RuntimeError(f"device '{dev}' is not available: ember's {dev.type} backend is not "
-                           f"installed or no {dev.type} device was found (install the GPU extra: "
-                           f"pip install -e .[cuda])")
+    reason = "no backend is registered" if backend is None else backend.unavailable()
+    if reason is not None:
+        raise RuntimeError(f"device '{dev}' is not available: {reason}")
     return backend
 
 
@@ -89,8 +96,14 @@ def device_of(array):
     raise TypeError(f"ember cannot tell which device holds an array of type {type(array).__name__}")
 
 
+_modules_by_type = {}  # array type -> its array module: array_module runs on every op
+
+
 def array_module(array):
     """NumPy for host arrays; the registered backend's module (e.g. CuPy) otherwise."""
     if type(array) is np.ndarray:
         return np
-    return backend_for(device_of(array)).xp
+    module = _modules_by_type.get(type(array))
+    if module is None:
+        module = _modules_by_type[type(array)] = backend_for(device_of(array)).xp
+    return module

@@ -1,5 +1,8 @@
-"""Random numbers: one seeded generator per device (cpu: NumPy's PCG64), as ``torch.manual_seed``."""
+"""Random numbers: one seeded generator per device (cpu: NumPy's PCG64; cuda: CuPy's XORWOW on that
+GPU), as ``torch.manual_seed``. The cpu and cuda streams differ, as in PyTorch."""
 import numpy as np
+
+from .device import CPU, device as Device
 
 
 def _entropy_seed():
@@ -7,40 +10,83 @@ def _entropy_seed():
 
 
 class Generator:
-    """A seeded source of random arrays; ``manual_seed`` resets it."""
+    """A seeded source of random arrays on one device; ``manual_seed`` resets it."""
 
     def __init__(self, device="cpu", seed=None):
-        self.device = device
+        self.device = Device(device)
         self.manual_seed(_entropy_seed() if seed is None else seed)
 
     def manual_seed(self, seed):
         self._seed = int(seed)
-        self._rng = np.random.default_rng(self._seed)
+        if self.device.type == "cpu":
+            self._rng = np.random.default_rng(self._seed)
+        else:
+            from .device import backend_for
+            cp = backend_for(self.device).xp
+            with cp.cuda.Device(self.device.index or 0):
+                self._rng = cp.random.default_rng(self._seed)
         return self
 
     def initial_seed(self):
         return self._seed
 
     def get_state(self):
+        if self.device.type != "cpu":
+            raise NotImplementedError(f"get_state of a {self.device} generator: reseed it with manual_seed")
         return self._rng.bit_generator.state
 
     def set_state(self, state):
+        if self.device.type != "cpu":
+            raise NotImplementedError(f"set_state of a {self.device} generator: reseed it with manual_seed")
         self._rng.bit_generator.state = state
 
     @property
-    def numpy(self):
+    def source(self):
+        """The array library's generator: ``random``, ``standard_normal`` and ``integers`` draw from it."""
         return self._rng
+
+    numpy = source  # the cpu generator's NumPy Generator, by its older name
 
 
 default_generator = Generator()
-_seed_hooks = []  # other devices' generators register here so manual_seed reaches them
+_device_generators = {}   # cuda devices' default generators, made on first use
+_last_seed = None         # what manual_seed last set, for device generators made after it
+
+
+def default_generator_for(device):
+    """The default generator of ``device`` (the cpu one, or one per GPU, seeded like the cpu one
+    when ``manual_seed`` was called)."""
+    device = Device(device)
+    if device.type == "cpu":
+        return default_generator
+    if device.index is None:
+        from .cuda import current_device
+        device = Device("cuda", current_device())
+    generator = _device_generators.get(device)
+    if generator is None:
+        generator = _device_generators[device] = Generator(device, _last_seed)
+    return generator
+
+
+def random_source(generator=None, device=None):
+    """The generator to draw arrays on ``device`` from: ``generator``'s (which must live there) or
+    the device's default one."""
+    device = CPU if device is None else Device(device)
+    if generator is None:
+        return default_generator_for(device).source
+    if generator.device.type != device.type:
+        raise RuntimeError(f"Expected a '{device.type}' device type for generator but found "
+                           f"'{generator.device.type}'")
+    return generator.source
 
 
 def manual_seed(seed):
     """Seed every device's default generator; returns the cpu generator."""
+    global _last_seed
+    _last_seed = int(seed)
     default_generator.manual_seed(seed)
-    for hook in _seed_hooks:
-        hook(int(seed))
+    for generator in _device_generators.values():
+        generator.manual_seed(seed)
     return default_generator
 
 
@@ -64,5 +110,5 @@ def set_rng_state(state):
 
 
 def generator_numpy(generator=None):
-    """The NumPy Generator to draw from: the given ember Generator's, or the default one."""
+    """The NumPy Generator to draw host arrays from: the given ember Generator's, or the default one."""
     return (generator or default_generator).numpy

@@ -41,6 +41,13 @@ def _input_bias(mode, bias_ih, bias_hh):
     return bias_ih + bias_hh
 
 
+def _projection(mode, input, weight_ih, bias_ih, bias_hh, state):
+    """The input's share of the gates at every step, ``x W_ih^T`` plus ``_input_bias``, in the
+    state's dtype: under autocast the product comes out float16 while the recurrence (and its cell
+    kernels) stay in the state's float32."""
+    return linear(input, weight_ih, _input_bias(mode, bias_ih, bias_hh)).to(state.dtype)
+
+
 def _step(mode, projected, state, weight_hh, bias_hh):
     """One time step. ``projected`` (N, gates * H) is the input's projection ``x W_ih^T`` plus
     ``_input_bias``; ``state`` is h (N, H), or h and c stacked (2, N, H) for an LSTM. Returns the
@@ -76,7 +83,7 @@ def _run_direction(mode, input, state, weights, reverse):
     """One layer in one direction over ``input`` (T, N, F) from ``state``: returns the output
     (T, N, H) (in input order, also when running in reverse) and the final state."""
     weight_ih, weight_hh, bias_ih, bias_hh = weights
-    projected = linear(input, weight_ih, _input_bias(mode, bias_ih, bias_hh))
+    projected = _projection(mode, input, weight_ih, bias_ih, bias_hh, state)
     if mode in ("LSTM", "GRU"):
         # the whole sequence as one node: no per-step graph nodes, slices or stack
         if mode == "LSTM":
@@ -411,7 +418,7 @@ class RNNCellBase(Module):
         _check_dtype(name, input, self.weight_ih, states or ())
         count = len(state_names)
         state = _packed_state(states, (2,) * (count - 1) + (batch, self.hidden_size), input, 0)
-        projected = linear(input, self.weight_ih, _input_bias(mode, self.bias_ih, self.bias_hh))
+        projected = _projection(mode, input, self.weight_ih, self.bias_ih, self.bias_hh, state)
         states = _unpacked_state(_step(mode, projected, state, self.weight_hh, self.bias_hh), count, 0)
         return states if batched else tuple(s.squeeze(0) for s in states)
 

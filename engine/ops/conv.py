@@ -142,8 +142,8 @@ class _Planar:
 
 def _planar(array, geometry):
     """The conv2d kernels' arguments for a convolution of ``array``, or None where the kernels do not
-    serve it (they take float32/float64 NumPy arrays of 1-D and 2-D convolutions)."""
-    if type(array) is not np.ndarray or array.dtype not in _KERNEL_DTYPES or len(geometry.size) > 2:
+    serve it (they take float32/float64 arrays, on either device, of 1-D and 2-D convolutions)."""
+    if array.dtype not in _KERNEL_DTYPES or len(geometry.size) > 2:
         return None
     return _Planar(geometry)
 

@@ -217,12 +217,13 @@ class CrossEntropy(Function):
         if is_grad_enabled():  # create_graph: Tensor ops, so this gradient is differentiable too
             kept = ctx.target != ctx.ignore_index
             row_weights = kept.astype(x._data.dtype) if ctx.row_weights is None else ctx.row_weights
-            onehot = np.zeros(x.shape, x._data.dtype)
-            np.put_along_axis(onehot, np.where(kept, ctx.target, 0)[:, None], 1, axis=1)
+            xp = array_module(x._data)
+            onehot = xp.zeros(x.shape, x._data.dtype)
+            xp.put_along_axis(onehot, xp.where(kept, ctx.target, 0)[:, None], 1, axis=1)
             # d loss_n / d x_n = softmax(x_n) - onehot(target_n), scaled by the row's weight
             row_grad = (grad / divisor * Tensor(row_weights)).reshape(-1, 1)
             return (x.softmax(1) - Tensor(onehot)) * row_grad, None, None, None, None, None
-        row_grad = np.asarray(grad._data / divisor)  # dividing a 0-d array gives a NumPy scalar
+        row_grad = array_module(grad._data).asarray(grad._data / divisor)  # NumPy: 0-d / number is a scalar
         if ctx.row_weights is not None:
             row_grad = row_grad * ctx.row_weights
         grad_x = kernel_for("cross_entropy_backward", x._data)(ctx.probabilities, ctx.target, row_grad,

@@ -14,7 +14,7 @@ from ... import kernels
 from ..device import array_module
 from ..function import Function
 from ..grad_mode import is_grad_enabled
-from ..random import generator_numpy
+from ..random import random_source
 from ..tensor import Tensor, _wrap_dim
 from .elementwise import clamp, mul, where
 from .inplace import inplace_update
@@ -208,9 +208,9 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"dropout: expected a floating point input, got {input.dtype} "
                            f"(shape {tuple(input.shape)})")
-    keep = generator_numpy().random(input.shape) >= p  # kept with probability 1 - p
+    keep = random_source(device=input.device).random(input.shape) >= p  # kept with probability 1 - p
     scale = 1.0 / (1.0 - p) if p < 1 else 0.0
-    mask = Tensor(array_module(input._data).asarray(keep.astype(input._data.dtype) * scale))
+    mask = Tensor(keep.astype(input._data.dtype) * input._data.dtype.type(scale))
     if inplace:
         return inplace_update(input, mul, mask, op_name="dropout_")
     return mul(input, mask)

@@ -194,7 +194,7 @@ def _window_sum(x, params):
         kernel, stride, padding, _, output = _planar(geometry)
         return _from_planes(kernels.dispatch("avg_pool2d_forward", x)(
             _planes(x, n), kernel, stride, padding, output, count_include_pad, divisor_override), n)
-    divisor = _divisor(geometry, count_include_pad, divisor_override, x.dtype)
+    divisor = _divisor(geometry, count_include_pad, divisor_override, x)
     padded = geometry.pad(x)
     parts = [padded[(Ellipsis,) + reads] for _, reads in geometry.offsets()]
     total = parts[0].copy()
@@ -214,7 +214,7 @@ def _window_spread(grad, params):
         return _from_planes(kernels.dispatch("avg_pool2d_backward", grad)(
             _planes(grad, n), _pair(geometry.size, 1), kernel, stride, padding, count_include_pad, divisor_override),
             n)
-    share = grad / _divisor(geometry, count_include_pad, divisor_override, grad.dtype)
+    share = grad / _divisor(geometry, count_include_pad, divisor_override, grad)
     # every kernel position of window o receives share[o]: columns (*lead, *kernel, *output)
     lead = share.shape[:share.ndim - n]
     columns = array_module(grad).broadcast_to(share.reshape(lead + (1,) * n + geometry.output),
@@ -225,8 +225,9 @@ def _window_spread(grad, params):
 AvgPool = _adjoint_pair("AvgPool", _window_sum, _window_spread)
 
 
-def _divisor(geometry, count_include_pad, divisor_override, dtype):
-    """What each window's sum is divided by, shaped to broadcast over the output."""
+def _divisor(geometry, count_include_pad, divisor_override, like):
+    """What each window's sum is divided by, shaped to broadcast over the output, in ``like``'s
+    array module (and dtype, if floating)."""
     if divisor_override:
         return divisor_override
     n = len(geometry.size)
@@ -237,7 +238,7 @@ def _divisor(geometry, count_include_pad, divisor_override, dtype):
         end = np.minimum(start + k, size + p)  # a ceil_mode window may reach past the padding
         count = end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0)
         divisor = divisor * count.reshape((-1,) + (1,) * (n - 1 - d))
-    return array_module(divisor).asarray(divisor, dtype=dtype if dtype.kind == "f" else np.float64)
+    return array_module(like).asarray(divisor, dtype=like.dtype if like.dtype.kind == "f" else np.float64)
 
 
 # ---- adaptive avg: one averaging matrix per dim ----------------------------------------------------

@@ -17,6 +17,7 @@ PyTorch has no public functional form of these, so nothing here is exported (``_
 import numpy as np
 
 from ... import kernels
+from ..device import array_module
 from ..function import Function
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
@@ -119,7 +120,7 @@ def _time_order(length, reverse):
 def _previous_states(states, initial, reverse):
     """The state each step started from, for every step's output ``states`` (T, *) in input order:
     the initial state, then the states shifted one step along the direction of time. Contiguous."""
-    previous = np.empty(states.shape, dtype=states.dtype)
+    previous = array_module(states).empty(states.shape, dtype=states.dtype)
     if reverse:
         previous[-1], previous[:-1] = initial, states[1:]
     else:
@@ -135,7 +136,7 @@ class LSTMLayer(Function):
 
     @staticmethod
     def forward(ctx, projected, hc, weight_hh, reverse):
-        states = np.empty((projected.shape[0],) + hc.shape, dtype=projected.dtype)
+        states = array_module(hc).empty((projected.shape[0],) + hc.shape, dtype=projected.dtype)
         ctx.acts, ctx.tanh_c = [None] * len(states), [None] * len(states)
         cell_forward = _kernel("lstm_cell_forward", hc)
         state = hc
@@ -257,7 +258,7 @@ class GRULayer(Function):
 
     @staticmethod
     def forward(ctx, projected, h, weight_hh, bias_hh, reverse):
-        states = np.empty((projected.shape[0],) + h.shape, dtype=projected.dtype)
+        states = array_module(h).empty((projected.shape[0],) + h.shape, dtype=projected.dtype)
         forward_step = _kernel("gru_cell_forward", h)
         ctx.acts, ctx.hidden_gates = [None] * len(states), [None] * len(states)
         state = h
