@@ -2,6 +2,9 @@
 ``torch.nn.utils``."""
 import math
 
+import numpy as np
+
+from .. import kernels
 from ..engine import Tensor, no_grad, tensor
 from ..engine.ops import cat, norm, stack
 
@@ -17,6 +20,15 @@ def _grads(parameters):
     return [p.grad for p in _tensor_list(parameters) if p.grad is not None]
 
 
+def _norm(t, norm_type):
+    """``norm(t, norm_type)``; the 2-norm of a float32/float64 tensor as the square root of the
+    sum_of_squares kernel (one pass over ``t``, where ``norm`` makes |t|, t * t and sums them)."""
+    x = t._data
+    if norm_type == 2.0 and x.dtype.type in (np.float32, np.float64):
+        return Tensor(kernels.dispatch("sum_of_squares", x)(x)).sqrt()
+    return norm(t, norm_type)
+
+
 @no_grad()
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The ``norm_type``-norm of all ``tensors`` together, as if concatenated into one vector (the
@@ -26,7 +38,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     norm_type = float(norm_type)
     if not tensors:
         return tensor(0.0)
-    total_norm = norm(stack([norm(t, norm_type) for t in tensors]), norm_type)
+    total_norm = norm(stack([_norm(t, norm_type) for t in tensors]), norm_type)
     if error_if_nonfinite and not math.isfinite(total_norm.item()):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is "
                            f"non-finite, so it cannot be clipped. To disable this error and scale the "
