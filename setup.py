@@ -15,16 +15,22 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 class CMakeExtension(Extension):
-    def __init__(self, name):
-        super().__init__(name, sources=[])
+    def __init__(self, name, optional=False):
+        super().__init__(name, sources=[], optional=optional)
 
 
 class CMakeBuild(build_ext):
-    """Configure and build CMakeLists.txt, putting the module where setuptools expects it."""
+    """Configure and build CMakeLists.txt, putting the modules where setuptools expects them.
+
+    One CMake build makes every module, so it runs for the first extension only. It makes
+    ember.kernels._cuda only where it finds nvcc (environment EMBER_CUDA=AUTO, the default; ON
+    requires it, OFF skips it): that extension is optional, and setuptools skips it when absent."""
 
     def build_extension(self, ext):
         import pybind11
 
+        if getattr(self, "_cmake_done", False):
+            return
         output_dir = os.path.dirname(os.path.abspath(self.get_ext_fullpath(ext.name)))
         build_dir = os.path.join(os.path.abspath(self.build_temp), "cmake")
         os.makedirs(build_dir, exist_ok=True)
@@ -32,9 +38,11 @@ class CMakeBuild(build_ext):
                      f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={output_dir}",
                      f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
                      f"-DPython_EXECUTABLE={sys.executable}",
+                     f"-DEMBER_CUDA={os.environ.get('EMBER_CUDA', 'AUTO').upper()}",
                      "-DCMAKE_BUILD_TYPE=Release"]
         subprocess.run(configure, check=True)
         subprocess.run(["cmake", "--build", build_dir, "--parallel", str(os.cpu_count() or 2)], check=True)
+        self._cmake_done = True
 
 
 PACKAGES = {
@@ -42,6 +50,9 @@ PACKAGES = {
     "ember.engine": "engine",
     "ember.engine.ops": "engine/ops",
     "ember.kernels": "kernels",
+    "ember.kernels.cuda": "kernels/cuda",
+    "ember.kernels.numba_cuda": "kernels/numba_cuda",
+    "ember.amp": "_ember/amp",
     "ember.nn": "nn",
     "ember.optim": "_ember/optim",
     "ember.data": "_ember/data",
@@ -58,13 +69,16 @@ setup(
     python_requires=">=3.10",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
-    ext_modules=[CMakeExtension("ember.kernels._cpu")],
+    package_data={"ember.kernels.cuda": ["*.cu", "*.cuh"]},  # CuPy compiles these at run time
+    ext_modules=[CMakeExtension("ember.kernels._cpu"), CMakeExtension("ember.kernels._cuda", optional=True)],
     cmdclass={"build_ext": CMakeBuild},
     install_requires=["numpy>=1.26", "safetensors>=0.4", "tqdm>=4.60"],
     extras_require={
         "data": ["scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
-        "test": ["torch>=2.3,<2.15", "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6",
+        "test": ["torch>=2.3,<2.15", "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "numba-cuda>=0.20",
+                 "nvidia-cuda-nvrtc>=13.0,<13.1",  # tests/test_cuda_sources.py compiles the .cu files
                  "scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
+        "cuda": ["cupy-cuda13x>=13", "numba-cuda>=0.20", "nvidia-cuda-nvrtc>=13.0,<14"],
         "bench": ["torch>=2.3,<2.15", "pytest-benchmark>=4", "matplotlib>=3.6"],
     },
     entry_points={"console_scripts": ["ember=ember.cli:main"]},
