@@ -22,7 +22,8 @@ from .engine.random import (Generator, default_generator, get_rng_state, initial
                             seed, set_rng_state)
 from .engine.ops import TOP_LEVEL as _ops_all
 from .engine.creation import __all__ as _creation_all
-from . import autograd, data, functional, kernels, nn, optim
+from . import amp, autograd, cuda, data, functional, kernels, nn, optim
+from .amp import autocast
 from .serialization import *  # noqa: F401,F403
 from . import models  # noqa: E402  (the zoo builds on nn)
 
@@ -44,5 +45,6 @@ def numel(input):
 
 __version__ = "0.1.0"
 __all__ = (["Tensor", "Size", "Function", "device", "dtype", "no_grad", "enable_grad", "set_grad_enabled",
-            "is_grad_enabled", "manual_seed", "is_tensor", "autograd", "functional", "nn", "kernels"]
+            "is_grad_enabled", "manual_seed", "is_tensor", "autograd", "functional", "nn", "kernels", "amp",
+            "autocast"]
            + _creation_all + _ops_all)

@@ -6,6 +6,12 @@ also has at the top with the same signature.
 """
 from . import (activations, attention, comparison, conversion, conv, elementwise, indexing, inplace,
                linalg, losses, nn_ops, normalization, pooling, reduction, shape)
+from ..tensor import Tensor
+from ...amp.autocast_mode import wrap_listed_ops
+
+# Ops on PyTorch's autocast lists cast their inputs inside ember.autocast: wrapped here, before
+# anything outside this package imports them.
+wrap_listed_ops(__name__, Tensor)
 
 FAMILIES = (conversion, elementwise, activations, comparison, reduction, linalg, shape, indexing,
             nn_ops, losses, conv, pooling, normalization, attention)
