@@ -6,16 +6,19 @@ time: above 1 means ember is faster).
     ember bench --models                 # training steps of the zoo models (MLP, LeNet, CIFAR CNN, char-LSTM)
     ember bench --ops                    # single ops and the autograd per-op overhead
     ember bench --quick --threads 1      # shorter rounds; thread count for both libraries
+    ember bench --device cuda            # on the GPU, against PyTorch CUDA: every cuda implementation
+                                         # (cuda_cpp, cupy, numba), CUDA-event timing, and the
+                                         # bandwidth of memory-bound kernels against a device copy's
 
-Prints a table and writes bench/results/<suite>-cpu-<date>.json and .png (with --only, the names
-of the chosen cases join the file name).
+Prints a table and writes bench/results/<suite>-<device>-<date>.json and .png (with --only, the
+names of the chosen cases join the file name).
 """
 import argparse
 import importlib.metadata
 import os
 import sys
 
-from . import race, report
+from . import gpu, race, report
 
 
 def main(argv=None):
@@ -34,24 +37,33 @@ def main(argv=None):
     parser.add_argument("--no-plot", action="store_true", help="JSON only")
     args = parser.parse_args(argv)
     suite = args.suite or "kernels"
-    if args.device != "cpu":
-        print("ember bench --device cuda: the GPU backend is not part of this build yet", file=sys.stderr)
-        return 2
     try:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
-        print("ember bench races PyTorch: pip install torch==2.13.0 (the CPU build)", file=sys.stderr)
+        build = "a CUDA build" if args.device == "cuda" else "the CPU build"
+        print(f"ember bench races PyTorch: pip install torch==2.13.0 ({build})", file=sys.stderr)
         return 2
+    if args.device == "cuda":
+        reason = gpu.unusable_reason()
+        if reason is not None:
+            print(f"ember bench --device cuda: {reason}", file=sys.stderr)
+            return 2
+        where = f"{gpu.name()}, CUDA events around rounds of calls"
+    else:
+        where = f"{report.cpu_name()}, {args.threads} threads each"
     selection = [name for name in args.only.split(",") if name]
-    cases = race.select(race.suites()[suite], selection)
-    print(f"ember vs torch {torch_version} on {report.cpu_name()}, {args.threads} threads each, "
-          f"separate processes; median after warm-up", file=sys.stderr)
-    records = race.race(suite, cases, selection, args.quick, args.threads)
+    cases = race.select(race.suites(args.device)[suite], selection)
+    print(f"ember vs torch {torch_version} on {where}, separate processes; median after warm-up", file=sys.stderr)
+    records, environment, failures = race.race(suite, cases, selection, args.quick, args.threads, args.device)
     report.print_table(records)
+    if environment:
+        print("; ".join(f"{key} {value}" for key, value in environment.items()))
+    for failure in failures:
+        print(f"FAILED {failure['key']} [{failure['implementation']}]: {failure['error']}")
     for path in report.save(records, suite, args.threads, torch_version, args.output_dir, not args.no_plot,
-                            selection):
+                            selection, args.device, environment):
         print(f"wrote {path}")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 the zoo's builders from ``ember.nn`` and from ``torch.nn``, the same batch, forward + backward +
 optimizer step. Sizes are the issue's reference points: MLP 784-256-128-10, LeNet-5 and the CIFAR CNN
 at batch 64 with SGD (momentum 0.9); the char-LSTM (vocab 65, embedding 64, hidden 128, 64 steps,
-batch 32) with Adam.
+batch 32) with Adam. The model is built on the cpu from the seed, then moved to the batch's device.
 """
 import numpy as np
 
@@ -30,7 +30,7 @@ def _train_step(build_model, optimizer):
     """build(lib, inputs, targets) for a Case: the model's training step, returning the loss."""
     def build(lib, inputs, targets):
         lib.manual_seed(0)
-        model = build_model(lib)
+        model = build_model(lib).to(inputs.device)
         opt = optimizer(lib, model.parameters())
         inputs, targets = inputs.detach(), targets.detach()
 

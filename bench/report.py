@@ -21,11 +21,18 @@ def _ms(value):
 
 
 def print_table(records):
-    """One row per case, implementation and mode; ratio = PyTorch time / ember time (>1: ember wins)."""
-    print(f"{'case':<14}{'shape':<46}{'impl':<8}{'mode':<9}{'ember ms':>10}{'torch ms':>10}{'ratio':>8}")
+    """One row per case, implementation and mode; ratio = PyTorch time / ember time (>1: ember wins).
+    Where records hold effective bandwidths (memory-bound forwards on cuda), three more columns: each
+    library's GB/s and ember's percentage of the device's copy bandwidth."""
+    impl = max([8] + [len(r["implementation"]) + 2 for r in records])
+    bandwidth = any("ember_gbps" in r for r in records)
+    print(f"{'case':<14}{'shape':<46}{'impl':<{impl}}{'mode':<9}{'ember ms':>10}{'torch ms':>10}{'ratio':>8}" +
+          (f"{'GB/s':>9}{'torch GB/s':>11}{'% copy':>8}" if bandwidth else ""))
     for r in records:
-        print(f"{r['kernel']:<14}{r['shape']:<46}{r['implementation']:<8}{r['mode']:<9}"
-              f"{_ms(r['ember_ms']):>10}{_ms(r['torch_ms']):>10}{r['speed_ratio']:>8.2f}")
+        print(f"{r['kernel']:<14}{r['shape']:<46}{r['implementation']:<{impl}}{r['mode']:<9}"
+              f"{_ms(r['ember_ms']):>10}{_ms(r['torch_ms']):>10}{r['speed_ratio']:>8.2f}" +
+              (f"{r['ember_gbps']:>9.0f}{r['torch_gbps']:>11.0f}{100 * r['copy_fraction']:>8.0f}"
+               if "ember_gbps" in r else ""))
 
 
 def results_dir():
@@ -34,31 +41,37 @@ def results_dir():
     return path if os.access(path, os.W_OK) else None
 
 
-def save(records, suite, threads, torch_version, output_dir=None, plot=True, selection=()):
-    """Write ``<suite>-cpu-<date>.json`` (and ``.png``) into ``output_dir`` (default
+def save(records, suite, threads, torch_version, output_dir=None, plot=True, selection=(), device="cpu",
+         environment=None):
+    """Write ``<suite>-<device>-<date>.json`` (and ``.png``) into ``output_dir`` (default
     bench/results/); a run of some cases only (``selection``) names them, so it does not replace
-    the full run's file. Returns the paths written."""
+    the full run's file. ``environment``: what the workers reported on cuda (GPU, CUDA, CuPy and
+    torch's CUDA versions, copy bandwidth). Returns the paths written."""
     import ember
     output_dir = output_dir or results_dir()
     if output_dir is None:
         return []
     os.makedirs(output_dir, exist_ok=True)
     part = "".join(f"-{name}" for name in selection)
-    stem = os.path.join(output_dir, f"{suite}{part}-cpu-{datetime.date.today().isoformat()}")
-    result = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), suite=suite, device="cpu",
+    stem = os.path.join(output_dir, f"{suite}{part}-{device}-{datetime.date.today().isoformat()}")
+    note = "speed_ratio = torch_ms / ember_ms: above 1 means ember is faster"
+    if environment:
+        note += ("; *_gbps = bytes / ms (inputs read once, output written once, forward only), "
+                 "copy_fraction = ember_gbps / copy_gbps (device-to-device copy, read + written)")
+    result = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), suite=suite, device=device,
                   cpu=cpu_name(), threads=threads, ember=ember.__version__, torch=torch_version,
-                  kernels_threads=ember.kernels.get_num_threads(),
-                  note="speed_ratio = torch_ms / ember_ms: above 1 means ember is faster",
-                  records=records)
+                  kernels_threads=ember.kernels.get_num_threads(), **(environment or {}),
+                  note=note, records=records)
     with open(stem + ".json", "w") as f:
         json.dump(result, f, indent=1)
     paths = [stem + ".json"]
     if plot:
-        paths.append(plot_ratios(records, suite, threads, stem + ".png"))
+        where = environment["gpu"] if environment else f"CPU, {threads} threads"
+        paths.append(plot_ratios(records, suite, where, stem + ".png"))
     return paths
 
 
-def plot_ratios(records, suite, threads, path):
+def plot_ratios(records, suite, where, path):
     """A horizontal bar per case and implementation: the speed ratio, log scale, 1 marked."""
     import matplotlib
     matplotlib.use("Agg")
@@ -81,7 +94,7 @@ def plot_ratios(records, suite, threads, path):
     ax.set_yticks([row + 0.4 - height / 2 for row in range(len(labels))], labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(f"speed ratio, PyTorch time / ember time ({mode}; > 1: ember faster)")
-    ax.set_title(f"ember vs PyTorch, CPU, {threads} threads: {suite}")
+    ax.set_title(f"ember vs PyTorch, {where}: {suite}")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -64,29 +64,39 @@ def _stable_seed(text):
     return seed
 
 
-def noncontiguous_view(array):
-    """The same values as ``array`` in memory that is not C-contiguous (every other element)."""
+def noncontiguous_view(array, xp=np):
+    """The same values as ``array`` in memory that is not C-contiguous (every other element); ``xp``
+    is the array's module (NumPy, or CuPy for a device array)."""
     if array.ndim == 0 or array.size == 0:
         return array
-    big = np.zeros(array.shape[:-1] + (2 * array.shape[-1],), dtype=array.dtype)
+    big = xp.zeros(array.shape[:-1] + (2 * array.shape[-1],), dtype=array.dtype)
     big[..., ::2] = array
     return big[..., ::2]
 
 
-def _to_pair(value, differentiable, noncontiguous):
-    """The same argument as an ember and a torch object."""
+def _on_cuda(value, noncontiguous):
+    """An ember cuda tensor holding ``value``, made non-contiguous on the device itself (a copy to
+    the device is contiguous)."""
+    from ember.kernels.cuda.runtime import cupy
+    cp = cupy()
+    array = cp.asarray(value)
+    return ember.Tensor(noncontiguous_view(array, cp) if noncontiguous else array)
+
+
+def _to_pair(value, differentiable, noncontiguous, device="cpu"):
+    """The same argument as an ember and a torch object, on ``device`` ('cpu' or 'cuda')."""
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if isinstance(value, np.ndarray):
         array = noncontiguous_view(value) if noncontiguous else value.copy()
-        e = ember.from_numpy(array)
-        t = torch.from_numpy(array.copy())
+        e = ember.from_numpy(array) if device == "cpu" else _on_cuda(value, noncontiguous)
+        t = torch.from_numpy(array.copy()).to(device)
         if differentiable and value.dtype.kind == "f":
             e.requires_grad_()
             t.requires_grad_()
         return e, t
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) for v in value):
-        pairs = [_to_pair(v, differentiable, noncontiguous) for v in value]
+        pairs = [_to_pair(v, differentiable, noncontiguous, device) for v in value]
         return type(value)(p[0] for p in pairs), type(value)(p[1] for p in pairs)
     return value, value
 
@@ -112,8 +122,8 @@ def _leaves(args):
 
 
 def assert_close(actual, expected, rtol, atol, what):
-    actual = np.asarray(actual.detach().numpy() if isinstance(actual, ember.Tensor) else actual)
-    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
+    actual = np.asarray(actual.detach().cpu().numpy() if isinstance(actual, ember.Tensor) else actual)
+    expected = expected.detach().cpu().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch's {expected.shape}"
     if expected.dtype.kind == "f":
         assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != torch's {expected.dtype}"
@@ -123,8 +133,9 @@ def assert_close(actual, expected, rtol, atol, what):
         np.testing.assert_array_equal(actual, expected, err_msg=what)
 
 
-def check_against_torch(case, dtype, noncontiguous=False):
-    """Forward values and input gradients of ``case`` equal PyTorch's on every sample."""
+def check_against_torch(case, dtype, noncontiguous=False, device="cpu"):
+    """Forward values and input gradients of ``case`` equal PyTorch's on every sample, with the
+    arguments of both on ``device`` ('cpu' or 'cuda')."""
     rng = rng_for(case.id)
     tol = dict(TOLERANCES[dtype])
     if case.rtol is not None:
@@ -132,7 +143,7 @@ def check_against_torch(case, dtype, noncontiguous=False):
     if case.atol is not None:
         tol["atol"] = case.atol if dtype != np.float64 else min(case.atol, tol["atol"] * 10)
     for k, sample in enumerate(case.samples(rng, dtype)):
-        pairs = [_to_pair(v, case.grad, noncontiguous) for v in sample]
+        pairs = [_to_pair(v, case.grad, noncontiguous, device) for v in sample]
         e_args, t_args = [p[0] for p in pairs], [p[1] for p in pairs]
         e_out = _outputs(case.ember_fn(*e_args, **case.kwargs))
         t_out = _outputs(case.torch_fn(*t_args, **case.kwargs))
@@ -147,9 +158,9 @@ def check_against_torch(case, dtype, noncontiguous=False):
             continue
         seeds = [rng.standard_normal(t.shape).astype(dtype) for _, t in diff]
         e_grads = ember.autograd.grad([e for e, _ in diff], e_leaves,
-                                      [ember.from_numpy(s) for s in seeds], allow_unused=True)
+                                      [ember.from_numpy(s).to(device) for s in seeds], allow_unused=True)
         t_grads = torch.autograd.grad([t for _, t in diff], t_leaves,
-                                      [torch.from_numpy(s) for s in seeds], allow_unused=True)
+                                      [torch.from_numpy(s).to(device) for s in seeds], allow_unused=True)
         for j, (eg, tg, leaf) in enumerate(zip(e_grads, t_grads, e_leaves)):
             eg = np.zeros(leaf.shape, dtype) if eg is None else eg
             tg = np.zeros(leaf.shape, dtype) if tg is None else tg
@@ -170,12 +181,12 @@ def check_gradients(case):
         ember.autograd.gradcheck(func, args, eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
-def run_case(case, dtype, noncontiguous):
+def run_case(case, dtype, noncontiguous, device="cpu"):
     if dtype not in case.dtypes:
         pytest.skip(f"{case.name} is not checked in {np.dtype(dtype).name}")
     if noncontiguous and not case.noncontiguous:
         pytest.skip(f"{case.name} takes no array inputs to make non-contiguous")
-    check_against_torch(case, dtype, noncontiguous)
+    check_against_torch(case, dtype, noncontiguous, device)
 
 
 # ---- sample makers shared by the family test modules ------------------------------------------

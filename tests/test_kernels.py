@@ -1,31 +1,17 @@
 """The kernel registry, and every available implementation of every kernel against its NumPy
 reference (random shapes, odd sizes, non-contiguous inputs, float32 and float64). The cases are in
 tests/kernel_cases/<family>.py; kernel_check.py is the harness."""
-import importlib.util
 import os
-import pathlib
 
 import numpy as np
 import pytest
 
 import ember
 from ember.kernels import registry
-from kernel_check import assert_outputs_match, noncontiguous
+from kernel_check import check_against_reference, load_cases
 
 SEEDS = range(4)
-
-
-def _load_cases():
-    cases = []
-    for path in sorted((pathlib.Path(__file__).parent / "kernel_cases").glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"kernel_cases_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        cases.extend(module.CASES)
-    return cases
-
-
-CASES = _load_cases()
+CASES = load_cases()
 
 
 def _implementations():
@@ -33,30 +19,11 @@ def _implementations():
             for case in CASES for name in ember.kernels.names(case.op, "cpu") if name != "numpy"]
 
 
-def _copies(args):
-    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-
-
 @pytest.mark.parametrize("case,name", _implementations())
 @pytest.mark.parametrize("layout", ["contiguous", "noncontiguous"])
 def test_implementation_matches_reference(case, name, layout):
-    reference = registry.implementation(case.op, "cpu", "numpy")
-    kernel = registry.implementation(case.op, "cpu", name)
-    for dtype in case.dtypes:
-        for seed in SEEDS:
-            args = case.make(np.random.default_rng(seed), dtype)
-            if layout == "noncontiguous":
-                args = tuple(noncontiguous(a) if isinstance(a, np.ndarray) else a for a in args)
-            before, reference_args = _copies(args), _copies(args)
-            expected = reference(*reference_args)
-            actual = kernel(*args)
-            label = f"{case.id} [{name}, {np.dtype(dtype).name}, seed {seed}, {layout}]"
-            assert_outputs_match(actual, expected, dtype, case.rtol, case.atol, label)
-            for i, (a, b) in enumerate(zip(args, before)):
-                if i in case.inplace:
-                    assert_outputs_match(a, reference_args[i], dtype, case.rtol, case.atol, f"{label} argument {i}")
-                elif isinstance(a, np.ndarray):  # a kernel must not write to its inputs
-                    np.testing.assert_array_equal(a, b, err_msg=f"{label} changed input {i}")
+    check_against_reference(case, registry.implementation(case.op, "cpu", name),
+                            registry.implementation(case.op, "cpu", "numpy"), layout, SEEDS, name)
 
 
 def test_every_kernel_has_a_reference_and_cases():
