@@ -10,3 +10,4 @@ from . import runtime  # noqa: F401
 from . import linalg  # noqa: F401,E402
 from . import activation, optim, reduction  # noqa: F401,E402  (CuPy elementwise and reduction kernels)
 from . import conv, embedding, normalization, pooling, recurrent, softmax  # noqa: F401,E402  (CuPy RawModule kernels from the .cu files)
+from .. import numba_cuda  # noqa: F401,E402  (Numba-CUDA kernels, after CuPy: their launches cost more host time)
