@@ -45,7 +45,10 @@ class Trainer:
     # ---- one batch ------------------------------------------------------------------------------
 
     def _loss_and_correct(self, inputs, targets):
-        """Loss (mean over predictions), number of correct predictions, number of predictions."""
+        """Loss (mean over predictions), number of correct predictions, number of predictions. The
+        batch moves to the model's device (loaders yield cpu tensors)."""
+        device = next(self.model.parameters()).device
+        inputs, targets = inputs.to(device), targets.to(device)
         output = self.model(inputs)
         if self.task == "language-model":
             logits = output[0] if isinstance(output, tuple) else output

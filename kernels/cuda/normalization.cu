@@ -25,7 +25,7 @@
 //   batch_norm_forward<T>(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd,
 //                         long long N, long long C, long long L, T eps)
 //       x, y (N, C, L); weight, bias (C,) or null; mean, rstd (C,). grid (C,), block (threads,),
-//       threads a multiple of 32, at most 1024 (few blocks: the glue uses 1024).
+//       threads a multiple of 32, at most 1024 (__launch_bounds__; few blocks: the glue uses 1024).
 //   batch_norm_backward<T>(const T* grad, const T* x, const T* mean, const T* rstd, const T* weight,
 //                          T* grad_x, T* grad_weight, T* grad_bias, long long N, long long C, long long L)
 //       grad, x, grad_x (N, C, L); mean, rstd (C,); weight (C,) or null; grad_weight, grad_bias (C,)
@@ -180,8 +180,9 @@ __global__ void column_sums(const T* partial, T* out, long long rows, long long 
 }
 
 template <typename T>
-__global__ void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, long long N,
-                                   long long C, long long L, T eps) {
+__global__ void __launch_bounds__(1024)
+    batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, long long N, long long C,
+                       long long L, T eps) {
   __shared__ T scratch[32];
   const long long c = blockIdx.x;
   normalize_group(x, weight, bias, y, mean, rstd, c, N * L, eps, ChannelWalk{N, C, L, c}, scratch);
@@ -190,8 +191,9 @@ __global__ void batch_norm_forward(const T* x, const T* weight, const T* bias, T
 // The channel's weight is one number, so it scales grad_x after the sums (factor), which are then
 // those of grad itself: the bias's gradient sum(grad) and the weight's sum(grad * xhat).
 template <typename T>
-__global__ void batch_norm_backward(const T* grad, const T* x, const T* mean, const T* rstd, const T* weight,
-                                    T* grad_x, T* grad_weight, T* grad_bias, long long N, long long C, long long L) {
+__global__ void __launch_bounds__(1024)
+    batch_norm_backward(const T* grad, const T* x, const T* mean, const T* rstd, const T* weight, T* grad_x,
+                        T* grad_weight, T* grad_bias, long long N, long long C, long long L) {
   __shared__ T scratch[32];
   const long long c = blockIdx.x;
   const GradientSums<T> sums =

@@ -19,8 +19,9 @@ _INSTANTIATIONS = tuple(runtime.template_name(kernel, dtype) for kernel in _KERN
 
 # A batch norm launch has one block per channel, few blocks: each as wide as a block can be.
 _CHANNEL_THREADS = (1024,)
-# Layer norm's parameter gradients: rows summed by one block (a warp's 32 columns, 8 rows at a
-# time), and at most this many chunks of rows (the partials' rows; a grid's y is below 65536).
+# Layer norm's parameter gradients: a block sums a chunk of rows over 32 columns, 8 rows at a time;
+# at most _MAX_CHUNKS chunks (the partials' rows; a grid's y is below 65536).
+_PARAMETER_BLOCK = (32, 8)
 _ROWS_PER_CHUNK, _MAX_CHUNKS = 64, 1024
 
 
@@ -70,8 +71,8 @@ def _column_gradients(grad, x, mean, rstd, want_weight, want_bias):
     rows_per_chunk = -(-rows // min(-(-rows // _ROWS_PER_CHUNK), _MAX_CHUNKS))
     chunks = -(-rows // rows_per_chunk)
     partials = [cp.empty((chunks, width), x.dtype) if want else None for want in wanted]
-    _kernel("layer_norm_backward_parameters", x.dtype)(
-        (-(-width // 32), chunks), (32, 8), (grad, x, mean, rstd, *partials, rows, width, rows_per_chunk))
+    _kernel("layer_norm_backward_parameters", x.dtype)((-(-width // _PARAMETER_BLOCK[0]), chunks), _PARAMETER_BLOCK,
+                                                       (grad, x, mean, rstd, *partials, rows, width, rows_per_chunk))
     column_sums = _kernel("column_sums", x.dtype)
     gradients = []
     for partial in partials:
