@@ -34,6 +34,10 @@ template <typename T> __device__ __forceinline__ T ember_neg_inf();
 template <> __device__ __forceinline__ float ember_neg_inf<float>() { return __int_as_float(0xff800000); }
 template <> __device__ __forceinline__ double ember_neg_inf<double>() { return __longlong_as_double(0xfff0000000000000ULL); }
 
+template <typename T> __device__ __forceinline__ T ember_nan();
+template <> __device__ __forceinline__ float ember_nan<float>() { return __int_as_float(0x7fc00000); }
+template <> __device__ __forceinline__ double ember_nan<double>() { return __longlong_as_double(0x7ff8000000000000LL); }
+
 // NaN-propagating max, as torch.max and NumPy's maximum: a NaN anywhere in a row wins.
 template <typename T> __device__ __forceinline__ T ember_max(T a, T b) { return (a != a || a > b) ? a : b; }
 

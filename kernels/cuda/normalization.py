@@ -26,9 +26,7 @@ _ROWS_PER_CHUNK, _MAX_CHUNKS = 64, 1024
 
 
 def _kernel(name, dtype):
-    """The compiled ``name<T>`` for arrays of ``dtype`` (TypeError for a dtype other than float32/64)."""
-    expression = runtime.template_name(name, dtype)
-    return runtime.raw_module("normalization", _INSTANTIATIONS).get_function(expression)
+    return runtime.kernel("normalization", _INSTANTIATIONS, name, dtype)
 
 
 def _contiguous(array, dtype):

@@ -78,6 +78,12 @@ def template_name(function, dtype):
     return f"{function}<{scalar}>"
 
 
+def kernel(family, instantiations, function, dtype):
+    """The compiled ``function<T>`` of ``kernels/cuda/<family>.cu`` for arrays of ``dtype``
+    (TypeError for a dtype other than float32/float64), for glue that launches it itself."""
+    return raw_module(family, instantiations).get_function(template_name(function, dtype))
+
+
 def blocks(n, block=BLOCK):
     """Enough blocks of ``block`` threads to cover ``n`` elements (at least one)."""
     return (max(1, -(-int(n) // block)),)
@@ -86,22 +92,21 @@ def blocks(n, block=BLOCK):
 INT32_MAX = 2**31 - 1
 
 
-def launch(family, instantiations, kernel, count, *args):
-    """Run ``kernel`` of ``kernels/cuda/<family>.cu``, instantiated for the dtype of ``args[0]``, on
+def launch(family, instantiations, kernel_name, count, *args):
+    """Run ``kernel_name`` of ``kernels/cuda/<family>.cu``, instantiated for the dtype of ``args[0]``, on
     ``count`` threads in 1-d blocks of BLOCK. ``args``: CuPy arrays (the floating ones all of that
     dtype) and whole numbers, passed as int32, the kernels' index type; TypeError for mixed float
     dtypes, ValueError where an array's size or a number does not fit in int32."""
     import numpy as np
     cp = cupy()
-    name = template_name(kernel, args[0].dtype)
     arrays = [a for a in args if isinstance(a, cp.ndarray)]
     if any(a.dtype.kind == "f" and a.dtype != args[0].dtype for a in arrays):
-        raise TypeError(f"{kernel}: expected arrays of one dtype, got {', '.join(str(a.dtype) for a in arrays)}")
+        raise TypeError(f"{kernel_name}: expected arrays of one dtype, got {', '.join(str(a.dtype) for a in arrays)}")
     largest = max([count] + [a.size if isinstance(a, cp.ndarray) else abs(int(a)) for a in args])
     if largest > INT32_MAX:
-        raise ValueError(f"{kernel}: the CUDA kernel indexes with int32, and {largest} elements pass 2**31 - 1")
+        raise ValueError(f"{kernel_name}: the CUDA kernel indexes with int32, and {largest} elements pass 2**31 - 1")
     if count:
-        function = raw_module(family, instantiations).get_function(name)
+        function = kernel(family, instantiations, kernel_name, args[0].dtype)
         function(blocks(count), (BLOCK,), tuple(a if isinstance(a, cp.ndarray) else np.int32(a) for a in args))
 
 

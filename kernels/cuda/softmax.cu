@@ -31,11 +31,6 @@
 
 #include "common.cuh"
 
-// NaN without <limits>. Belongs in common.cuh; kept here until it moves there.
-template <typename T> __device__ __forceinline__ T ember_nan();
-template <> __device__ __forceinline__ float ember_nan<float>() { return __int_as_float(0x7fc00000); }
-template <> __device__ __forceinline__ double ember_nan<double>() { return __longlong_as_double(0x7ff8000000000000LL); }
-
 // The threads that share one line. A block shares a contiguous row and reduces through shared
 // memory; a lone thread takes a strided line, so that neighbouring threads read neighbouring lines
 // and their loads coalesce.

@@ -20,9 +20,7 @@ _INSTANTIATIONS = tuple(runtime.template_name(kernel, dtype) for kernel in _KERN
 
 
 def _kernel(name, dtype):
-    """The compiled ``name<T>`` for arrays of ``dtype`` (TypeError for a dtype other than float32/64)."""
-    expression = runtime.template_name(name, dtype)
-    return runtime.raw_module("softmax", _INSTANTIATIONS).get_function(expression)
+    return runtime.kernel("softmax", _INSTANTIATIONS, name, dtype)
 
 
 def _row_threads(length):

@@ -10,10 +10,12 @@ def _shape(rng):
 
 
 def _x(rng, shape, dtype):
-    """Values across gelu's range, its tails (erf saturates past ~4) and exact zeros (relu's kink)."""
+    """Values across gelu's range, its tails (erf saturates past ~4), exact zeros (relu's kink) and
+    NaN (which every activation must pass through, as PyTorch's do)."""
     x = rng.standard_normal(shape) * 3
     x.flat[::5] = 0
     x.flat[1::11] *= 10
+    x.flat[3::23] = np.nan
     return x.astype(dtype)
 
 
