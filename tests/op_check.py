@@ -83,20 +83,21 @@ def _on_cuda(value, noncontiguous):
     return ember.Tensor(noncontiguous_view(array, cp) if noncontiguous else array)
 
 
-def _to_pair(value, differentiable, noncontiguous, device="cpu"):
-    """The same argument as an ember and a torch object, on ``device`` ('cpu' or 'cuda')."""
+def _to_pair(value, differentiable, noncontiguous, device="cpu", torch_device=None):
+    """The same argument as an ember object on ``device`` ('cpu' or 'cuda') and a torch object on
+    ``torch_device`` (by default ``device``)."""
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if isinstance(value, np.ndarray):
         array = noncontiguous_view(value) if noncontiguous else value.copy()
         e = ember.from_numpy(array) if device == "cpu" else _on_cuda(value, noncontiguous)
-        t = torch.from_numpy(array.copy()).to(device)
+        t = torch.from_numpy(array.copy()).to(torch_device or device)
         if differentiable and value.dtype.kind == "f":
             e.requires_grad_()
             t.requires_grad_()
         return e, t
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) for v in value):
-        pairs = [_to_pair(v, differentiable, noncontiguous, device) for v in value]
+        pairs = [_to_pair(v, differentiable, noncontiguous, device, torch_device) for v in value]
         return type(value)(p[0] for p in pairs), type(value)(p[1] for p in pairs)
     return value, value
 
@@ -133,9 +134,10 @@ def assert_close(actual, expected, rtol, atol, what):
         np.testing.assert_array_equal(actual, expected, err_msg=what)
 
 
-def check_against_torch(case, dtype, noncontiguous=False, device="cpu"):
-    """Forward values and input gradients of ``case`` equal PyTorch's on every sample, with the
-    arguments of both on ``device`` ('cpu' or 'cuda')."""
+def check_against_torch(case, dtype, noncontiguous=False, device="cpu", torch_device=None):
+    """Forward values and input gradients of ``case`` equal PyTorch's on every sample, with ember's
+    arguments on ``device`` ('cpu' or 'cuda') and torch's on ``torch_device`` (by default ``device``)."""
+    torch_device = torch_device or device
     rng = rng_for(case.id)
     tol = dict(TOLERANCES[dtype])
     if case.rtol is not None:
@@ -143,7 +145,7 @@ def check_against_torch(case, dtype, noncontiguous=False, device="cpu"):
     if case.atol is not None:
         tol["atol"] = case.atol if dtype != np.float64 else min(case.atol, tol["atol"] * 10)
     for k, sample in enumerate(case.samples(rng, dtype)):
-        pairs = [_to_pair(v, case.grad, noncontiguous, device) for v in sample]
+        pairs = [_to_pair(v, case.grad, noncontiguous, device, torch_device) for v in sample]
         e_args, t_args = [p[0] for p in pairs], [p[1] for p in pairs]
         e_out = _outputs(case.ember_fn(*e_args, **case.kwargs))
         t_out = _outputs(case.torch_fn(*t_args, **case.kwargs))
@@ -160,7 +162,7 @@ def check_against_torch(case, dtype, noncontiguous=False, device="cpu"):
         e_grads = ember.autograd.grad([e for e, _ in diff], e_leaves,
                                       [ember.from_numpy(s).to(device) for s in seeds], allow_unused=True)
         t_grads = torch.autograd.grad([t for _, t in diff], t_leaves,
-                                      [torch.from_numpy(s).to(device) for s in seeds], allow_unused=True)
+                                      [torch.from_numpy(s).to(torch_device) for s in seeds], allow_unused=True)
         for j, (eg, tg, leaf) in enumerate(zip(e_grads, t_grads, e_leaves)):
             eg = np.zeros(leaf.shape, dtype) if eg is None else eg
             tg = np.zeros(leaf.shape, dtype) if tg is None else tg
@@ -181,12 +183,12 @@ def check_gradients(case):
         ember.autograd.gradcheck(func, args, eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
-def run_case(case, dtype, noncontiguous, device="cpu"):
+def run_case(case, dtype, noncontiguous, device="cpu", torch_device=None):
     if dtype not in case.dtypes:
         pytest.skip(f"{case.name} is not checked in {np.dtype(dtype).name}")
     if noncontiguous and not case.noncontiguous:
         pytest.skip(f"{case.name} takes no array inputs to make non-contiguous")
-    check_against_torch(case, dtype, noncontiguous, device)
+    check_against_torch(case, dtype, noncontiguous, device, torch_device)
 
 
 # ---- sample makers shared by the family test modules ------------------------------------------

@@ -4,7 +4,8 @@ LeNet trained on cuda against the same on cpu. These are marked ``cuda`` (``pyte
 them alone) and skip, saying why, where there is no GPU or PyTorch has no CUDA.
 
 The Numba kernels' logic is also tested without a GPU, under Numba's CUDA simulator, in their own
-test module."""
+test module. Under EMBER_EMULATE_CUDA=1 (tests/conftest.py) the cuda device is the CUDA host emulator,
+and the ops are checked against PyTorch on the cpu (tests/test_emulated_device.py runs a selection)."""
 import importlib
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 import ember
 from ember.kernels import registry
 from ember.kernels.cuda import runtime
+from cuda_emulator import EMULATING_DEVICE
 from kernel_check import check_against_reference
 from op_check import run_case
 from test_coverage import FAMILY_TEST_MODULES
@@ -21,7 +23,9 @@ from test_kernels import CASES as KERNEL_CASES, SEEDS
 
 GPU_REASON = runtime.unusable_reason()
 needs_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=f"needs a CUDA GPU: {GPU_REASON}")
-TORCH_REASON = None if torch.cuda.is_available() else (
+# ember on the emulated device is checked against PyTorch on the cpu
+TORCH_DEVICE = "cpu" if EMULATING_DEVICE and not torch.cuda.is_available() else "cuda"
+TORCH_REASON = None if torch.cuda.is_available() or TORCH_DEVICE == "cpu" else (
     f"needs PyTorch with CUDA: torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU")
 needs_gpu_and_torch_cuda = needs_gpu if GPU_REASON else pytest.mark.skipif(TORCH_REASON is not None,
                                                                             reason=TORCH_REASON or "")
@@ -72,7 +76,7 @@ OP_CASES = [(module, case) for module in FAMILY_TEST_MODULES for case in importl
 @pytest.mark.parametrize("case", [case for _, case in OP_CASES],
                          ids=[f"{module.removeprefix('test_')}-{case.id}" for module, case in OP_CASES])
 def test_op_matches_torch_cuda(case, dtype, noncontiguous):
-    run_case(case, dtype, noncontiguous, device="cuda")
+    run_case(case, dtype, noncontiguous, device="cuda", torch_device=TORCH_DEVICE)
 
 
 # ---- a model on cuda --------------------------------------------------------------------------

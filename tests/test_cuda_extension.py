@@ -60,7 +60,8 @@ def test_glue_reports_why_it_is_unavailable_without_a_gpu(extension):
     from ember.kernels.cuda import native, runtime
     if runtime.gpu_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="CUDA"):
+    # no CuPy (CI installs none), or CuPy without a GPU or driver
+    with pytest.raises(RuntimeError, match="CuPy is not installed|CUDA"):
         native.loader(native.matmul)()
 
 

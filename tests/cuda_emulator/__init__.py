@@ -6,12 +6,16 @@ ElementwiseKernel's or ReductionKernel's operation becomes a host loop (elementw
 tests/test_cuda_emulator.py says what this proves and what it cannot.
 """
 import importlib
+import os
 import pkgutil
 
 import ember.kernels.cuda
 from ember.kernels.cuda import runtime
 
 from . import elementwise, fake_cupy, raw_kernels
+
+# tests/conftest.py makes the emulator the cuda device of the whole session under this variable
+EMULATING_DEVICE = os.environ.get("EMBER_EMULATE_CUDA") == "1"
 
 
 def clear_glue_caches():
@@ -23,14 +27,36 @@ def clear_glue_caches():
                 value.cache_clear()
 
 
+def _route_kernels(monkeypatch, cache_dir):
+    """``runtime.raw_module(family, names)`` as an emulated module built into ``cache_dir``, as are the
+    ElementwiseKernels and ReductionKernels."""
+    monkeypatch.setattr(elementwise, "cache_dir", cache_dir)
+    monkeypatch.setattr(runtime, "raw_module",
+                        lambda family, name_expressions=(): raw_kernels.raw_module(family, name_expressions,
+                                                                                   cache_dir=cache_dir))
+
+
 def install(monkeypatch, cache_dir):
     """Routes the CUDA glue to the emulator for one test: ``runtime.cupy()`` returns ``fake_cupy`` and
     ``runtime.raw_module(family, names)`` an emulated module; kernels are built into ``cache_dir`` on
     first use. The launches' schedules restart, so that a test runs the same way alone or among others."""
     clear_glue_caches()
     raw_kernels.restart_schedules()
-    monkeypatch.setattr(elementwise, "cache_dir", cache_dir)
     monkeypatch.setattr(runtime, "cupy", lambda: fake_cupy)
-    monkeypatch.setattr(runtime, "raw_module",
-                        lambda family, name_expressions=(): raw_kernels.raw_module(family, name_expressions,
-                                                                                   cache_dir=cache_dir))
+    _route_kernels(monkeypatch, cache_dir)
+
+
+def emulate_device(monkeypatch, cache_dir):
+    """Makes the emulator ember's cuda device for a whole session (tests/conftest.py, under
+    EMBER_EMULATE_CUDA=1): the GPU probe finds ``fake_cupy`` (so ``gpu_available()`` is True and the
+    engine computes with it on device cuda), its kernels run emulated, and the C++/CUDA extension
+    counts as not built (its launchers would need real device pointers). The Numba kernels stay
+    unavailable: numba.cuda sees no GPU."""
+    from ember.kernels.cuda import native
+
+    def no_extension():
+        raise ImportError("the CUDA host emulator runs no C++/CUDA extension")
+    clear_glue_caches()
+    monkeypatch.setattr(runtime, "_probe", lambda: (fake_cupy, None))
+    monkeypatch.setattr(native, "extension", no_extension)
+    _route_kernels(monkeypatch, cache_dir)

@@ -1,15 +1,24 @@
-"""The part of CuPy's API that ember's CUDA glue uses, on the host, for the CUDA host emulator: this
-module stands in for ``cupy`` (``runtime.cupy()`` returns it under ``cuda_emulator.install``), with
-elementwise.py's ElementwiseKernel and ReductionKernel.
+"""CuPy on the host: this module stands in for ``cupy`` (``runtime.cupy()`` returns it under
+``cuda_emulator.install`` and under ``EMBER_EMULATE_CUDA=1``, tests/conftest.py), for the CUDA host
+emulator's kernels (elementwise.py's ElementwiseKernel and ReductionKernel, raw_kernels.py's RawModule)
+and for ember's engine, which computes with it as its array module on device cuda.
 
 A device array (``ndarray``) holds NumPy data in an allocation of its own between two guard zones, so
 that a kernel writing past an array's ends is caught (``Allocation.check``). Fresh memory (``empty``)
 and the guard zones are filled with 0xFF bytes, NaN in float32 and float64 and -1 in integers: an output
-element a kernel forgets to write, or a read past an end, shows in the results. As in CuPy, a device
-array does not turn into a NumPy array implicitly, and NumPy arrays are not accepted where CuPy wants a
-device array: glue that mixes host and device arrays fails here as on a GPU.
+element a kernel forgets to write, or a read past an end, shows in the results.
+
+The NumPy API is forwarded to NumPy, with CuPy's differences kept so that code which works only on NumPy
+fails here as on a GPU: a device array does not turn into a NumPy array implicitly (``get()`` copies it
+to the host) and has no ``__index__``; NumPy arrays are refused as operands (Python and NumPy scalars are
+fine; index arrays and values assigned through advanced indexing may be NumPy's, as CuPy copies them);
+reductions and every other function return 0-d device arrays where NumPy returns scalars; NumPy's
+functions applied to device arrays dispatch here (``__array_ufunc__``, ``__array_function__``), as
+CuPy's do. Names and keywords CuPy lacks raise as in CuPy (cupy_rules.py).
 """
 import numpy as np
+
+from . import cupy_rules, fake_cuda
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
@@ -20,12 +29,15 @@ POISON = 0xFF
 
 
 class Allocation:
-    """``nbytes`` of device memory with guard zones before and after, all of it poisoned at first."""
+    """``nbytes`` of device memory with guard zones before and after, all of it poisoned at first;
+    ``pointer``, what the allocator (``cuda.set_allocator``) returned for it, lives as long as it."""
 
     def __init__(self, nbytes):
         self.nbytes = nbytes
         self.guard = max(1024, -(-nbytes // 64) * 64)  # a multiple of 64: the data stays aligned
         self.bytes = np.full(nbytes + 2 * self.guard, POISON, np.uint8)
+        self.device = fake_cuda.current_device()
+        self.pointer = fake_cuda.allocate(nbytes)
 
     def array(self, shape, dtype, strides=None):
         return np.ndarray(shape, dtype, buffer=self.bytes, offset=self.guard, strides=strides)
@@ -57,12 +69,21 @@ def _to_device(host):
     return result
 
 
-def _wrap(result, like):
-    """NumPy's ``result`` of an operation on ``like``: a view of like's allocation when it is one
-    (a reshape or a slice), else a new allocation (NumPy copied)."""
-    if isinstance(result, np.ndarray) and np.may_share_memory(result, like._allocation.bytes):
-        return ndarray(result, like._allocation)
-    return _to_device(result)
+def _wrap(result, *sources):
+    """NumPy's ``result`` of an operation on device arrays ``sources``, as CuPy returns it: a view of a
+    source's allocation when it is one (a reshape, a slice), else a new allocation; 0-d arrays for NumPy
+    scalars; tuples and lists of results element by element; other values (shapes, dtypes, Python
+    numbers from ``item()``) as they are."""
+    if isinstance(result, np.ndarray):
+        for source in sources:
+            if isinstance(source, ndarray) and np.may_share_memory(result, source._allocation.bytes):
+                return ndarray(result, source._allocation)
+        return _to_device(result)
+    if isinstance(result, np.generic):
+        return _to_device(result)
+    if isinstance(result, (tuple, list)) and any(isinstance(r, (np.ndarray, np.generic)) for r in result):
+        return type(result)(_wrap(r, *sources) for r in result)
+    return result
 
 
 def _device_data(value, what):
@@ -74,6 +95,20 @@ def _device_data(value, what):
     raise TypeError(f"Unsupported type {type(value)} for {what}: CuPy takes device arrays and scalars")
 
 
+def _unwrap(value, what, host_ok=False):
+    """``value`` with its device arrays as their NumPy data, through lists, tuples and dicts; a NumPy
+    array is TypeError unless ``host_ok`` (CuPy takes host data where it copies it to the device)."""
+    if isinstance(value, ndarray):
+        return value._data
+    if isinstance(value, np.ndarray) and not host_ok:
+        raise TypeError(f"Unsupported type {type(value)} for {what}: CuPy takes device arrays and scalars")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(v, what, host_ok) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v, what, host_ok) for k, v in value.items()}
+    return value
+
+
 def _require_device(value, what):
     if not isinstance(value, ndarray):
         raise TypeError(f"{what} expects a cupy.ndarray, got {type(value).__name__}")
@@ -83,7 +118,7 @@ def _require_device(value, what):
 def _binary(function, reflected=False):
     def operator(self, other):
         other = _device_data(other, f"the operand of {function.__name__}")
-        return _to_device(function(other, self._data) if reflected else function(self._data, other))
+        return _wrap(function(other, self._data) if reflected else function(self._data, other))
     return operator
 
 
@@ -95,9 +130,17 @@ def _in_place(function):
     return operator
 
 
+def _unary(function):
+    return lambda self: _wrap(function(self._data))
+
+
+def _to_python(convert):
+    return lambda self: convert(self._data)  # CuPy copies the element to the host (a synchronisation)
+
+
 class ndarray:  # noqa: N801  (cupy.ndarray)
-    """A device array: ``_data``, NumPy's view of its memory in ``_allocation``."""
-    __array_ufunc__ = None  # NumPy operations on it defer to it, and it refuses NumPy arrays
+    """A device array: ``_data``, NumPy's view of its memory in ``_allocation``. Methods and properties
+    not defined here are NumPy's, forwarded (``__getattr__``)."""
 
     def __init__(self, data, allocation):
         self._data, self._allocation = data, allocation
@@ -105,6 +148,29 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
     def __array__(self, *args, **kwargs):
         raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
                         "NumPy array explicitly.")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(device_array)``: CuPy's ufunc of that name (NumPy arrays among the operands fail there)."""
+        if "out" in kwargs and isinstance(kwargs["out"], tuple):
+            kwargs["out"] = kwargs["out"][0] if len(kwargs["out"]) == 1 else kwargs["out"]
+        try:
+            function = _module_attribute(ufunc.__name__)
+        except AttributeError:
+            return NotImplemented
+        return function(*inputs, **kwargs) if method == "__call__" else getattr(function, method)(*inputs, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """``np.concatenate([device arrays])``: CuPy's function of that name, as CuPy dispatches."""
+        if func.__module__ != "numpy" or not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
+            return NotImplemented
+        try:
+            return _module_attribute(func.__name__)(*args, **kwargs)
+        except AttributeError:
+            return NotImplemented
+
+    __module__ = "cupy"  # as CuPy's: ember tells a device array by its type's module
+    __hash__ = None
+    __array_priority__ = 100
 
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: self._data.dtype)
@@ -114,48 +180,83 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
     itemsize = property(lambda self: self._data.itemsize)
     nbytes = property(lambda self: self._data.nbytes)
     flags = property(lambda self: self._data.flags)
+    device = property(lambda self: self._allocation.device)
     T = property(lambda self: self.transpose())
 
     def __len__(self):
         return len(self._data)
 
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
     def __repr__(self):
         return f"emulated device array({self._data!r})"
+
+    def __getattr__(self, name):
+        """NumPy's method or property ``name``, where CuPy's ndarray has it too (cupy_rules.py)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        cupy_rules.check_method(name)
+        attribute = getattr(self._data, name)
+        if not callable(attribute):
+            return _wrap(attribute, self)
+
+        def method(*args, **kwargs):
+            cupy_rules.check_call(f"ndarray.{name}", args, kwargs, method=True)
+            what = f"ndarray.{name}"
+            return _wrap(attribute(*_unwrap(args, what), **_unwrap(kwargs, what)), self,
+                         *args, *kwargs.values())
+        return method
 
     def get(self):
         return self._data.copy()
 
-    def reshape(self, *shape, order="C"):
-        return _wrap(self._data.reshape(*shape, order=order), self)
+    def copy(self, order="C"):
+        return _to_device(np.array(self._data, order=order))
 
-    def transpose(self, *axes):
-        return _wrap(self._data.transpose(*axes), self)
-
-    def ravel(self, order="C"):
-        return _wrap(self._data.ravel(order), self)
-
-    def copy(self):
-        return _to_device(self._data)
-
-    def astype(self, dtype, copy=True):
+    def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
         if not copy and self.dtype == np.dtype(dtype):
             return self
         return _to_device(self._data.astype(dtype))
+
+    def fill(self, value):
+        if isinstance(value, np.ndarray) and value.shape != ():
+            raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+        self._data.fill(_device_data(value, "fill"))
 
     def __getitem__(self, key):
         return _wrap(self._data[_index(key)], self)
 
     def __setitem__(self, key, value):
-        self._data[_index(key)] = _device_data(value, "an assigned value")
+        """CuPy copies a NumPy array (or list) assigned through advanced indexing to the device, and
+        fills a basic index's elements with a scalar; another host array there is an error."""
+        if not isinstance(value, ndarray) and not np.isscalar(value) and not _advanced(key):
+            if isinstance(value, np.ndarray) and value.shape == ():
+                value = value[()]
+            else:
+                raise ValueError(f"non-scalar {type(value).__name__} cannot be assigned to a basic index of a "
+                                 "device array: CuPy wants a cupy.ndarray (copy it with cupy.asarray)")
+        self._data[_index(key)] = _unwrap(value, "an assigned value", host_ok=True)
 
     __add__, __radd__, __iadd__ = _binary(np.add), _binary(np.add, True), _in_place(np.add)
     __sub__, __rsub__, __isub__ = _binary(np.subtract), _binary(np.subtract, True), _in_place(np.subtract)
     __mul__, __rmul__, __imul__ = _binary(np.multiply), _binary(np.multiply, True), _in_place(np.multiply)
     __truediv__, __rtruediv__ = _binary(np.true_divide), _binary(np.true_divide, True)
     __itruediv__ = _in_place(np.true_divide)
-
-    def __neg__(self):
-        return _to_device(-self._data)
+    __floordiv__, __rfloordiv__ = _binary(np.floor_divide), _binary(np.floor_divide, True)
+    __mod__, __rmod__ = _binary(np.remainder), _binary(np.remainder, True)
+    __pow__, __rpow__, __ipow__ = _binary(np.power), _binary(np.power, True), _in_place(np.power)
+    __matmul__, __rmatmul__ = _binary(np.matmul), _binary(np.matmul, True)
+    __and__, __rand__, __iand__ = _binary(np.bitwise_and), _binary(np.bitwise_and, True), _in_place(np.bitwise_and)
+    __or__, __ror__, __ior__ = _binary(np.bitwise_or), _binary(np.bitwise_or, True), _in_place(np.bitwise_or)
+    __xor__, __rxor__ = _binary(np.bitwise_xor), _binary(np.bitwise_xor, True)
+    __lt__, __le__, __gt__, __ge__ = _binary(np.less), _binary(np.less_equal), _binary(np.greater), \
+        _binary(np.greater_equal)
+    __eq__, __ne__ = _binary(np.equal), _binary(np.not_equal)
+    __neg__, __pos__, __abs__, __invert__ = _unary(np.negative), _unary(np.positive), _unary(np.abs), \
+        _unary(np.invert)
+    __bool__, __int__, __float__, __complex__ = _to_python(bool), _to_python(int), _to_python(float), \
+        _to_python(complex)
 
 
 def _index(key):
@@ -164,6 +265,14 @@ def _index(key):
         return tuple(_index(k) for k in key)
     return key._data if isinstance(key, ndarray) else key
 
+
+def _advanced(key):
+    """Whether ``key`` indexes with an array or list (advanced indexing), not only ints and slices."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, (ndarray, np.ndarray, list)) for k in parts)
+
+
+# ---- functions with behaviour of their own; the rest are NumPy's, forwarded (module __getattr__) ----
 
 def empty(shape, dtype=float, order="C"):
     if order != "C":
@@ -177,23 +286,33 @@ def zeros(shape, dtype=float, order="C"):
     return _allocate(shape, dtype, fill=0)
 
 
-def empty_like(prototype, dtype=None, order="K", shape=None):
+def empty_like(prototype, dtype=None, order="K", subok=None, shape=None):
     """CuPy's (and NumPy's) layout: order 'K' keeps the prototype's order of strides."""
     layout = np.empty_like(_require_device(prototype, "cupy.empty_like")._data, dtype, order, shape=shape)
     return _allocate(layout.shape, layout.dtype, layout.strides)
 
 
-def zeros_like(prototype, dtype=None, order="K", shape=None):
-    result = empty_like(prototype, dtype, order, shape)
+def zeros_like(prototype, dtype=None, order="K", subok=None, shape=None):
+    result = empty_like(prototype, dtype, order, shape=shape)
     result._data[...] = 0
     return result
 
 
-def asarray(a, dtype=None):
+def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0):
+    """A device array of ``obj``: host data (NumPy arrays, lists, scalars) copied to the device, a
+    device array copied unless ``copy`` is False and it already has ``dtype``."""
+    if isinstance(obj, ndarray):
+        if not copy and (dtype is None or np.dtype(dtype) == obj.dtype) and obj.ndim >= ndmin:
+            return obj
+        return _to_device(np.array(obj._data, dtype, order=order, ndmin=ndmin))
+    return _to_device(np.array(_unwrap(obj, "cupy.array", host_ok=True), dtype, order=order, ndmin=ndmin))
+
+
+def asarray(a, dtype=None, order=None):
     """A device array: ``a`` itself when it is one of ``dtype``; host data is copied to the device."""
     if isinstance(a, ndarray):
         return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
-    return _to_device(np.asarray(a, dtype))
+    return _to_device(np.asarray(_unwrap(a, "cupy.asarray", host_ok=True), dtype))
 
 
 def ascontiguousarray(a, dtype=None):
@@ -207,22 +326,86 @@ def ascontiguousarray(a, dtype=None):
     return result
 
 
-def matmul(a, b, out=None):
-    """cuBLAS's product, here NumPy's, of two device arrays; into ``out`` (a device array) if given."""
-    a, b = _require_device(a, "cupy.matmul"), _require_device(b, "cupy.matmul")
-    if out is None:
-        return _to_device(np.matmul(a._data, b._data))
-    np.matmul(a._data, b._data, out=_require_device(out, "cupy.matmul's out")._data)
-    return out
-
-
 def asnumpy(a):
     return a.get() if isinstance(a, ndarray) else np.asarray(a)
 
 
-def __getattr__(name):
-    """cupy.ElementwiseKernel and cupy.ReductionKernel, from elementwise.py (which imports this module)."""
-    if name in ("ElementwiseKernel", "ReductionKernel"):
+def get_array_module(*args):
+    import sys
+    return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else np
+
+
+class _Ufunc:
+    """A NumPy ufunc as CuPy's: operands are device arrays or scalars (no NumPy arrays, no lists)."""
+
+    def __init__(self, ufunc):
+        self._ufunc, self.__name__ = ufunc, ufunc.__name__
+        self.nin, self.nout = ufunc.nin, ufunc.nout
+
+    def __call__(self, *args, **kwargs):
+        cupy_rules.check_call(self.__name__, args, kwargs, ufunc=True)
+        operands = [_device_data(a, f"cupy.{self.__name__}") for a in args]
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_require_device(o, f"cupy.{self.__name__}'s out")._data for o in
+                                  (out if isinstance(out, tuple) else (out,)))
+        result = self._ufunc(*operands, **kwargs)
+        if out is not None:
+            return out
+        return _wrap(result, *args)
+
+    def at(self, a, indices, b=None):
+        """CuPy scatters host indices and values too (it copies them to the device)."""
+        _require_device(a, f"cupy.{self.__name__}.at")
+        args = (_index(indices),) + (() if b is None else (_unwrap(b, f"cupy.{self.__name__}.at", True),))
+        self._ufunc.at(a._data, *args)
+
+    def __getattr__(self, method):  # reduce, accumulate, outer: device arrays only
+        function = getattr(self._ufunc, method)
+        return lambda *args, **kwargs: _wrap(function(*_unwrap(args, f"cupy.{self.__name__}.{method}"),
+                                                      **_unwrap(kwargs, f"cupy.{self.__name__}.{method}")), *args)
+
+
+def _forward(name, function):
+    """NumPy's ``function`` taking and returning device arrays, as CuPy's ``name``."""
+    host_ok = name in cupy_rules.TAKES_HOST_DATA
+
+    def forwarded(*args, **kwargs):
+        cupy_rules.check_call(name, args, kwargs)
+        result = function(*_unwrap(args, f"cupy.{name}", host_ok), **_unwrap(kwargs, f"cupy.{name}", host_ok))
+        out = kwargs.get("out")
+        if isinstance(out, ndarray) and isinstance(result, np.ndarray) and result is out._data:
+            return out
+        return _wrap(result, *args, *kwargs.values(), *(a for arg in args if isinstance(arg, (list, tuple))
+                                                        for a in arg))
+    forwarded.__name__ = name
+    return forwarded
+
+
+def _module_attribute(name):
+    """``cupy.<name>``: what is defined here, else NumPy's ``name`` adapted (ufuncs, functions; dtypes
+    and constants as they are); AttributeError where CuPy has no such name."""
+    if name in globals():
+        return globals()[name]
+    if name in fake_cuda.MODULE_ATTRIBUTES:
+        value = fake_cuda.MODULE_ATTRIBUTES[name]
+    elif name in ("ElementwiseKernel", "ReductionKernel"):
         from . import elementwise
-        return getattr(elementwise, name)
-    raise AttributeError(f"the emulator's fake cupy has no {name}: add it to tests/cuda_emulator/fake_cupy.py")
+        value = getattr(elementwise, name)
+    else:
+        cupy_rules.check_name(name)
+        value = getattr(np, name, None)
+        if value is None and not hasattr(np, name):
+            raise AttributeError(f"the emulator's fake cupy has no {name}: add it to tests/cuda_emulator/")
+        if isinstance(value, np.ufunc):
+            value = _Ufunc(value)
+        elif callable(value) and not isinstance(value, type) and name not in cupy_rules.HOST_FUNCTIONS:
+            value = _forward(name, value)
+    globals()[name] = value
+    return value
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _module_attribute(name)
