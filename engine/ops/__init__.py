@@ -7,7 +7,7 @@ also has at the top with the same signature.
 from . import (activations, attention, comparison, conversion, conv, elementwise, indexing, inplace,
                linalg, losses, nn_ops, normalization, pooling, reduction, shape)
 from ..tensor import Tensor
-from ...amp.autocast_mode import wrap_listed_ops
+from ..autocast_mode import wrap_listed_ops
 
 # Ops on PyTorch's autocast lists cast their inputs inside ember.autocast: wrapped here, before
 # anything outside this package imports them.

@@ -23,9 +23,9 @@ import warnings
 
 import numpy as np
 
-from ..engine import anomaly, dtypes
-from ..engine.grad_mode import _GradState
-from ..engine.tensor import Tensor
+from . import anomaly, dtypes
+from .grad_mode import _GradState
+from .tensor import Tensor
 
 __all__ = ["autocast", "is_autocast_enabled"]
 
