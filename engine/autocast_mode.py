@@ -112,7 +112,7 @@ def _autocast_dtype(device_type, dtype):
 
 def _usable(device_type, dtype):
     if device_type == "cuda":
-        from ..engine import cuda
+        from . import cuda
         if not cuda.is_available():
             warnings.warn("CUDA is not available. Disabling autocast.", stacklevel=3)
             return False

@@ -16,6 +16,8 @@ reductions and every other function return 0-d device arrays where NumPy returns
 functions applied to device arrays dispatch here (``__array_ufunc__``, ``__array_function__``), as
 CuPy's do. Names and keywords CuPy lacks raise as in CuPy (cupy_rules.py).
 """
+import types
+
 import numpy as np
 
 from . import cupy_rules, fake_cuda
@@ -77,6 +79,12 @@ def _wrap(result, *sources):
     if isinstance(result, np.ndarray):
         for source in sources:
             if isinstance(source, ndarray) and np.may_share_memory(result, source._allocation.bytes):
+                if not result.flags.writeable:  # NumPy's diagonals and windows are read-only; CuPy's are not
+                    result = result.view()
+                    try:
+                        result.flags.writeable = True
+                    except ValueError:  # a broadcast view, whose elements alias: NumPy keeps it read-only
+                        pass
                 return ndarray(result, source._allocation)
         return _to_device(result)
     if isinstance(result, np.generic):
@@ -161,10 +169,11 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
 
     def __array_function__(self, func, types, args, kwargs):
         """``np.concatenate([device arrays])``: CuPy's function of that name, as CuPy dispatches."""
-        if func.__module__ != "numpy" or not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
+        module, _, path = func.__module__.partition(".")
+        if module != "numpy" or not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
             return NotImplemented
         try:
-            return _module_attribute(func.__name__)(*args, **kwargs)
+            return _module_attribute(f"{path}.{func.__name__}" if path else func.__name__)(*args, **kwargs)
         except AttributeError:
             return NotImplemented
 
@@ -382,11 +391,29 @@ def _forward(name, function):
     return forwarded
 
 
+class _Submodule:
+    """``cupy.lib.stride_tricks``, ``cupy.linalg``...: NumPy's submodule of that path, adapted."""
+
+    def __init__(self, path):
+        self._path = path
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _module_attribute(f"{self._path}.{name}")
+
+
+_adapted = {}  # dotted name -> what _module_attribute made of it
+
+
 def _module_attribute(name):
-    """``cupy.<name>``: what is defined here, else NumPy's ``name`` adapted (ufuncs, functions; dtypes
-    and constants as they are); AttributeError where CuPy has no such name."""
+    """``cupy.<name>`` (``name`` may be dotted, as 'lib.stride_tricks.sliding_window_view'): what is
+    defined here, else NumPy's ``name`` adapted (ufuncs, functions and submodules; dtypes and
+    constants as they are); AttributeError where CuPy has no such name."""
     if name in globals():
         return globals()[name]
+    if name in _adapted:
+        return _adapted[name]
     if name in fake_cuda.MODULE_ATTRIBUTES:
         value = fake_cuda.MODULE_ATTRIBUTES[name]
     elif name in ("ElementwiseKernel", "ReductionKernel"):
@@ -394,14 +421,18 @@ def _module_attribute(name):
         value = getattr(elementwise, name)
     else:
         cupy_rules.check_name(name)
-        value = getattr(np, name, None)
-        if value is None and not hasattr(np, name):
-            raise AttributeError(f"the emulator's fake cupy has no {name}: add it to tests/cuda_emulator/")
+        value = np
+        for part in name.split("."):
+            if not hasattr(value, part):
+                raise AttributeError(f"the emulator's fake cupy has no {name}: add it to tests/cuda_emulator/")
+            value = getattr(value, part)
         if isinstance(value, np.ufunc):
             value = _Ufunc(value)
+        elif isinstance(value, types.ModuleType):
+            value = _Submodule(name)
         elif callable(value) and not isinstance(value, type) and name not in cupy_rules.HOST_FUNCTIONS:
             value = _forward(name, value)
-    globals()[name] = value
+    _adapted[name] = value
     return value
 
 

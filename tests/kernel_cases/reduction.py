@@ -1,5 +1,7 @@
 """Reductions over every element: odd sizes, a 0-d array, an empty one, and arrays big enough
 for many blocks on a GPU."""
+import numpy as np
+
 from kernel_check import KernelCase
 
 
@@ -13,7 +15,7 @@ def _sum_of_squares(rng, dtype):
         shape = ((1 << 16) + int(rng.integers(1, 99)),)
     else:
         shape = tuple(int(s) for s in rng.integers(1, 40, size=rng.integers(1, 4)))
-    return (rng.standard_normal(shape).astype(dtype) * 3,)
+    return (np.asarray(rng.standard_normal(shape) * 3, dtype),)  # an array even when 0-d, as the op takes
 
 
 CASES = [KernelCase("sum_of_squares", _sum_of_squares)]
