@@ -211,8 +211,8 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
             return _wrap(attribute, self)
 
         def method(*args, **kwargs):
-            cupy_rules.check_call(f"ndarray.{name}", args, kwargs, method=True)
             what = f"ndarray.{name}"
+            cupy_rules.check_call(what, args, kwargs, method=True)
             return _wrap(attribute(*_unwrap(args, what), **_unwrap(kwargs, what)), self,
                          *args, *kwargs.values())
         return method
