@@ -34,12 +34,6 @@ EXCLUDED = {
     "layer_norm_backward-parallel": "too big to emulate in CI time",
     "batch_norm_forward-parallel-short": "too big to emulate in CI time",
     "batch_norm_backward-parallel-short": "too big to emulate in CI time",
-    # float32 sums of thousands of products, ordered otherwise than the reference's: one element of 360
-    # misses atol 1e-5 by 1e-5 (a case tolerance question for the GPU run too, not an emulation one)
-    "conv2d_backward_weight-big": "float32 summation order against the case's absolute tolerance",
-    # writes cuda values into a tensor made by ember.zeros on the cpu: a device mix, which the emulated
-    # run's reference (PyTorch on the cpu) cannot have
-    "setitem_into_constant": "mixes a cpu destination with cuda values",
 }
 MIN_PASSED = 1500  # the selection's tests that pass (about 1680): far fewer means the emulation broke
 

@@ -239,6 +239,12 @@ def _setitem(self, key, value):
     if not isinstance(value, (Tensor, numbers.Number)):
         value = Tensor(array_module(self._data).asarray(value))
     if isinstance(value, Tensor):
+        if value.device != self.device:
+            # as PyTorch: only a 0-d cpu value may be written into a tensor on another device
+            if value.ndim or value.device.type != "cpu":
+                raise RuntimeError(f"__setitem__: Expected all tensors to be on the same device, but "
+                                   f"found at least two devices, {self.device} and {value.device}!")
+            value = value.to(self.device)
         value = value.to(self.dtype)
     if _tracks_grad(self, (value,)):
         inplace_update(self, _put, key, value, op_name="__setitem__")

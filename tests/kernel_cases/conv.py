@@ -66,7 +66,9 @@ def _backward_weight(kind):
     return make
 
 
-CASES = [KernelCase(op, make(kind), name=kind)
+# "big" sums about a thousand float32 products per output (magnitudes near 30): an implementation
+# summing in another order (cuBLAS, per-sample GEMMs) differs from the reference by up to ~1e-4 there
+CASES = [KernelCase(op, make(kind), name=kind, atol=1e-4 if kind == "big" else None)
          for op, make in (("conv2d_forward", _forward), ("conv2d_backward_input", _backward_input),
                           ("conv2d_backward_weight", _backward_weight))
          for kind in ("general", "pointwise", "1d", "empty", "big")]
