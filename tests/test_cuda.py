@@ -172,6 +172,33 @@ def test_memory_stats_follow_allocations():
     ember.cuda.synchronize()
 
 
+@pytest.mark.cuda
+@needs_gpu
+def test_mixed_precision_training_on_cuda():
+    """autocast + GradScaler on cuda: float16 activations, float32 loss and weights, a falling loss."""
+    from ember.models.cnn import lenet_layers
+    ember.manual_seed(0)
+    model = lenet_layers(ember.nn).to("cuda")
+    optimizer = ember.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = ember.amp.GradScaler("cuda")
+    rng = np.random.default_rng(0)
+    images = ember.tensor(rng.standard_normal((8, 1, 28, 28)).astype(np.float32), device="cuda")
+    labels = ember.tensor(rng.integers(0, 10, 8), device="cuda")
+    losses = []
+    for _ in range(4):
+        optimizer.zero_grad()
+        with ember.autocast("cuda"):
+            logits = model(images)
+            loss = ember.nn.functional.cross_entropy(logits, labels)
+        assert logits.dtype == ember.float16 and loss.dtype == ember.float32
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        losses.append(loss.item())
+    assert all(p.dtype == ember.float32 and p.grad.dtype == ember.float32 for p in model.parameters())
+    assert losses[-1] < losses[0], losses
+
+
 # ---- the benchmark's GPU timing, without a GPU ------------------------------------------------
 
 @pytest.mark.skipif(GPU_REASON is None, reason="a GPU is present: the refusal is for machines without one")
