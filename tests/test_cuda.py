@@ -226,3 +226,11 @@ def test_event_clock_waits_for_the_stop_event_and_reports_seconds():
     clock.start()
     assert clock.stop() == 2.5e-3
     assert (start.recorded, stop.recorded, stop.waited) == (1, 1, 1)
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_to_cuda_on_the_current_gpu_returns_the_tensor_itself():
+    x = ember.ones(3, device="cuda")
+    assert x.to("cuda") is x and x.cuda() is x
+    assert x.to("cuda", copy=True) is not x

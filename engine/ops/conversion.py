@@ -69,6 +69,10 @@ def to(self, *args, **kwargs):
     nothing changes (unless ``copy=True``). Differentiable."""
     dtype, device, copy = _parse_to_args(args, kwargs)
     result = self
+    if device is not None and device.type == "cuda" and device.index is None:
+        from ..cuda import current_device  # 'cuda' means the current GPU, as in PyTorch
+        backend_for(device)  # without a usable GPU: the error that says why
+        device = Device("cuda", current_device())
     if device is not None and device != self.device:
         result = ToDevice.apply(result, device)
     if dtype is not None and result._data.dtype != dtype.numpy:
