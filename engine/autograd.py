@@ -268,7 +268,7 @@ def _accumulate(tensor, g, create_graph, handed_out):
         array = g._data
         # A stored .grad must own its memory: the same array may reach two leaves (add's backward
         # hands one gradient to both inputs), be a view of another gradient, or be the caller's.
-        if array.base is not None or id(array) in handed_out or not array.flags.writeable:
+        if array.base is not None or id(array) in handed_out or not getattr(array.flags, "writeable", True):
             array = array.copy()
         handed_out.add(id(array))
         tensor.grad = Tensor(array)

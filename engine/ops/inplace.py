@@ -73,7 +73,7 @@ def write_into(target, array, name):
     if _category(array.dtype) > _category(destination.dtype):
         raise RuntimeError(f"{name}: result type {_type_name(array.dtype)} can't be cast to the desired "
                            f"output type {_type_name(destination.dtype)}")
-    if not destination.flags.writeable:
+    if not getattr(destination.flags, "writeable", True):  # CuPy arrays are always writeable
         if 0 in destination.strides and destination.size > 1:
             raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to "
                                f"tensor refers to a single memory location (an expanded tensor). Please "

@@ -146,6 +146,17 @@ def _to_python(convert):
     return lambda self: convert(self._data)  # CuPy copies the element to the host (a synchronisation)
 
 
+class _Flags:
+    """CuPy's ``ndarray.flags``: the layout flags only (no ``writeable``: CuPy arrays always are)."""
+
+    def __init__(self, flags):
+        self.c_contiguous, self.f_contiguous, self.owndata = flags.c_contiguous, flags.f_contiguous, flags.owndata
+
+    def __getitem__(self, name):
+        return getattr(self, {"C_CONTIGUOUS": "c_contiguous", "F_CONTIGUOUS": "f_contiguous",
+                              "OWNDATA": "owndata"}[name])
+
+
 class ndarray:  # noqa: N801  (cupy.ndarray)
     """A device array: ``_data``, NumPy's view of its memory in ``_allocation``. Methods and properties
     not defined here are NumPy's, forwarded (``__getattr__``)."""
@@ -188,7 +199,7 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
     strides = property(lambda self: self._data.strides)
     itemsize = property(lambda self: self._data.itemsize)
     nbytes = property(lambda self: self._data.nbytes)
-    flags = property(lambda self: self._data.flags)
+    flags = property(lambda self: _Flags(self._data.flags))
     device = property(lambda self: self._allocation.device)
     T = property(lambda self: self.transpose())
 
