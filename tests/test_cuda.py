@@ -21,6 +21,11 @@ from op_check import run_case
 from test_coverage import FAMILY_TEST_MODULES
 from test_kernels import CASES as KERNEL_CASES, SEEDS
 
+# PyTorch computes float32 convolutions (cuDNN) and, if asked, matmuls in TF32 on Ampere and later:
+# about 1e-3 relative error. ember computes in float32, so the reference must too.
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
+
 GPU_REASON = runtime.unusable_reason()
 needs_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=f"needs a CUDA GPU: {GPU_REASON}")
 # ember on the emulated device is checked against PyTorch on the cpu

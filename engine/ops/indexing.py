@@ -52,13 +52,28 @@ class _Key:
             elif self.advanced is None:  # a basic key cannot repeat a position: a plain ufunc is right
                 getattr(array_module(array), reduce)(region, values, out=region)
             else:  # ufunc.at, unlike `region[idx] += values`, combines every repeat of a position
-                getattr(array_module(array), reduce).at(region, self.advanced, values)
+                _combine_at(region, self.advanced, values, reduce)
         except ValueError as error:
             if "broadcast" not in str(error):
                 raise
             raise RuntimeError(f"index_put_: shape mismatch: value tensor of shape "
                                f"{list(np.shape(values))} cannot be broadcast to indexing result of "
                                f"shape {list(self.read(array).shape)}") from None
+
+
+def _combine_at(region, index, values, reduce):
+    """``ufunc.at(region, index, values)`` for the ufunc named ``reduce``. CuPy has ``add.at`` but no
+    ``multiply.at``: that one combines on the host and writes the region back."""
+    xp = array_module(region)
+    if xp is np or reduce == "add":
+        getattr(xp, reduce).at(region, index, values)
+        return
+    def host(a):
+        return a.get() if hasattr(a, "get") else a
+    combined = host(region)
+    getattr(np, reduce).at(combined, tuple(host(i) for i in index) if isinstance(index, tuple) else host(index),
+                           host(values))
+    region[...] = xp.asarray(combined)
 
 
 class Index(Function):

@@ -4,6 +4,8 @@ the registry loader that lets these kernels serve ember only on a real GPU.
 
 Nothing here imports numba.cuda or CuPy before it is needed: ember imports without them.
 """
+import functools
+
 import numpy as np
 
 
@@ -57,5 +59,21 @@ def loader(function):
             raise RuntimeError("Numba's CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1): no real GPU")
         if not cuda.is_available():
             raise RuntimeError("numba.cuda finds no usable CUDA driver and GPU")
+        _check_compiler(cuda)
         return function
     return load
+
+
+@functools.cache
+def _check_compiler(cuda):
+    """Compile one tiny kernel, so that a numba-cuda that cannot compile here (seen on a GPU machine:
+    numba-cuda 0.30 with NumPy 2.5, which dropped ``np.row_stack``) marks these kernels unavailable,
+    with the reason, instead of failing at their first call."""
+    try:
+        cuda.jit("void(float32[:])")(_set_first)
+    except Exception as error:  # whatever the compiler raises, the kernels cannot run
+        raise RuntimeError(f"numba-cuda cannot compile kernels here: {type(error).__name__}: {error}") from None
+
+
+def _set_first(x):
+    x[0] = 1.0
