@@ -57,6 +57,7 @@ PACKAGES = {
     "ember.optim": "_ember/optim",
     "ember.data": "_ember/data",
     "ember.models": "_ember/models",
+    "ember.distributed": "_ember/distributed",
     "ember.bench": "bench",
 }
 
@@ -77,8 +78,10 @@ setup(
         "data": ["scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
         "test": ["torch>=2.3,<2.15", "pytest>=8", "pytest-benchmark>=4", "hypothesis>=6", "numba-cuda>=0.20",
                  "nvidia-cuda-nvrtc>=13.0,<13.1",  # tests/test_cuda_sources.py compiles the .cu files
-                 "scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6"],
+                 "scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6",
+                 "mpi4py>=3.1", "mpich>=4"],  # tests/test_distributed.py runs mpiexec
         "cuda": ["cupy-cuda13x>=13", "numba-cuda>=0.20", "nvidia-cuda-nvrtc>=13.0,<14"],
+        "distributed": ["mpi4py>=3.1", "mpich>=4"],
         "bench": ["torch>=2.3,<2.15", "pytest-benchmark>=4", "matplotlib>=3.6"],
     },
     entry_points={"console_scripts": ["ember=ember.cli:main"]},

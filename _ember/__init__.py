@@ -26,6 +26,7 @@ from . import amp, autograd, cuda, data, functional, kernels, nn, optim
 from .amp import autocast
 from .serialization import *  # noqa: F401,F403
 from . import models  # noqa: E402  (the zoo builds on nn)
+from . import distributed  # noqa: E402  (data parallelism builds on nn; imports mpi4py only when used)
 
 dtype = _dtypes.dtype
 bool = _dtypes.bool_  # noqa: A001 (PyTorch's name)

@@ -1,0 +1,127 @@
+"""ember.distributed: collectives, DistributedDataParallel and DistributedSampler.
+
+The multi-process tests launch ``mpiexec -n N python -m mpi4py tests/distributed/<script>`` (each with a
+timeout) and check its exit status and output; they skip without mpi4py or mpiexec. The sampler and the
+errors before ``init_process_group`` are tested in this process.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+import ember
+import ember.distributed as dist
+from ember.data import DataLoader, TensorDataset
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed")
+
+
+def _mpiexec():
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        pytest.skip("mpi4py is not installed (pip install 'ember[distributed]')")
+    found = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if found is None:
+        pytest.skip("mpiexec is not on PATH (pip install mpich)")
+    return found
+
+
+def launch(ranks, script, *args, timeout=60):
+    """Run ``script`` on ``ranks`` processes; returns (exit status, stdout + stderr, seconds)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    command = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "mpi4py", os.path.join(SCRIPTS, script), *args]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    return result.returncode, result.stdout + result.stderr, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_collectives(ranks):
+    status, output, _ = launch(ranks, "collectives.py")
+    assert status == 0 and "ok" in output, output
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_ddp_matches_one_process_and_ranks_agree(ranks):
+    """SGD with momentum, Adam, and SGD with no_sync accumulation, K=3 steps, on an MLP and a small conv
+    net: N ranks on a DistributedSampler split equal one process on the full batch (float32 tolerance)
+    and have bitwise identical parameters."""
+    status, output, _ = launch(ranks, "train.py", "mlp,conv")
+    assert status == 0, output
+    for model in ("mlp", "conv"):
+        for case in ("sgd", "adam", "sgd+no_sync"):
+            assert f"ok {model} {case}" in output, output
+
+
+def test_a_failing_rank_ends_the_job():
+    status, output, seconds = launch(2, "fail.py", timeout=30)
+    assert status != 0, output
+    assert "rank 1 fails on purpose" in output, output
+    assert seconds < 10, f"the job took {seconds:.1f} s to end"
+
+
+def test_mismatched_model_and_world_size_are_refused():
+    status, output, _ = launch(3, "mismatch.py")
+    assert status == 0 and "ok DistributedDataParallel: the model differs across ranks" in output, output
+
+
+def test_nccl_without_gpu_is_refused_clearly_or_works():
+    status, output, _ = launch(1, "gpu.py", "nccl")
+    assert status == 0 and ("no-gpu:" in output or "ok" in output), output
+
+
+def test_collectives_before_init_say_so():
+    assert not dist.is_initialized()
+    for call in (lambda: dist.all_reduce(ember.ones(2)), lambda: dist.broadcast(ember.ones(2), 0),
+                 dist.get_rank, dist.get_world_size, dist.barrier,
+                 lambda: dist.DistributedDataParallel(ember.nn.Linear(2, 2))):
+        with pytest.raises(RuntimeError, match="init_process_group"):
+            call()
+
+
+def test_importing_ember_does_not_import_mpi4py():
+    code = "import sys, ember, ember.distributed; assert 'mpi4py' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _shards(n, replicas, **kwargs):
+    return [dist.DistributedSampler(range(n), num_replicas=replicas, rank=r, **kwargs).index_array().tolist()
+            for r in range(replicas)]
+
+
+@pytest.mark.parametrize("n", [10, 11, 12])
+@pytest.mark.parametrize("replicas", [2, 3, 4])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_sampler_matches_torch_without_shuffle(n, replicas, drop_last):
+    torch_data = pytest.importorskip("torch.utils.data.distributed")
+    expected = [list(torch_data.DistributedSampler(range(n), num_replicas=replicas, rank=r, shuffle=False,
+                                                   drop_last=drop_last)) for r in range(replicas)]
+    assert _shards(n, replicas, shuffle=False, drop_last=drop_last) == expected
+
+
+@pytest.mark.parametrize("n, replicas", [(12, 3), (10, 4)])
+def test_sampler_shuffles_per_epoch_and_covers_the_dataset(n, replicas):
+    samplers = [dist.DistributedSampler(range(n), num_replicas=replicas, rank=r, seed=3) for r in range(replicas)]
+    epoch0 = [s.index_array().tolist() for s in samplers]
+    assert len({len(shard) for shard in epoch0}) == 1 and len(epoch0[0]) == len(samplers[0])
+    assert set(sum(epoch0, [])) == set(range(n))  # padding only repeats indices
+    assert epoch0 == [s.index_array().tolist() for s in samplers]  # same epoch, same order
+    for s in samplers:
+        s.set_epoch(1)
+    epoch1 = [s.index_array().tolist() for s in samplers]
+    assert epoch1 != epoch0 and set(sum(epoch1, [])) == set(range(n))
+
+
+def test_sampler_feeds_the_dataloader():
+    x = ember.arange(10, dtype=ember.float32)
+    sampler = dist.DistributedSampler(TensorDataset(x), num_replicas=3, rank=1, shuffle=False)
+    batches = [b[0].tolist() for b in DataLoader(sampler.dataset, batch_size=2, sampler=sampler)]
+    assert batches == [[1.0, 4.0], [7.0, 0.0]]  # 10 samples padded to 12 with index 0
+    with pytest.raises(ValueError, match="Invalid rank"):
+        dist.DistributedSampler(range(4), num_replicas=2, rank=2)
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        dist.DistributedSampler(range(4))
