@@ -74,9 +74,9 @@ def _apply(function, name, input, *params, inplace=False, integers=False):
 
 
 def _float_kernel(op, x):
-    """The kernel serving ``op`` for a float32/float64 host array ``x``; None for other dtypes and
-    devices, which keep the array-module code."""
-    if type(x) is np.ndarray and x.dtype.type in (np.float32, np.float64):
+    """The kernel serving ``op`` for a float32/float64 array ``x`` (either device); None for other
+    dtypes, which keep the array-module code."""
+    if x.dtype.type in (np.float32, np.float64):
         return kernels.dispatch(op, x)
     return None
 

@@ -108,10 +108,10 @@ def _as_tensors(grads, shapes):
 
 
 def _fused_kernels_apply(input, *parameters):
-    """The fused kernels take float32 or float64 NumPy arrays; parameters of another dtype (which
-    would promote the output), half precision and other devices take the op by op path."""
+    """The fused kernels take float32 or float64 arrays (cpu or cuda); parameters of another dtype
+    (which would promote the output) and half precision take the op by op path."""
     dtype = input._data.dtype
-    return (isinstance(input._data, np.ndarray) and dtype in (np.float32, np.float64) and
+    return (dtype in (np.float32, np.float64) and
             all(p is None or p._data.dtype == dtype for p in parameters))
 
 
