@@ -1,6 +1,7 @@
 """The ``ember`` command.
 
     ember train lenet --dataset fashion-mnist --epochs 3     # train a zoo model, checkpoint it
+    ember launch -n 2 train lenet --dataset fashion-mnist    # the same on 2 processes (data-parallel, MPI)
     ember eval runs/lenet-fashion-mnist/checkpoint.safetensors
     ember sample runs/char-rnn-shakespeare/checkpoint.safetensors --prompt "ROMEO:"
     ember kernels                                            # which implementation serves each kernel
@@ -37,6 +38,10 @@ def _train(args):
     train_loader, test_loader = recipes.loaders(recipe, train_set, test_set, batch_size, args.seed,
                                                 args.limit, args.augment)
     model.to(args.device)
+    rank = 0
+    if args.distributed:
+        from .distributed.launch import setup_training
+        rank, model, train_loader = setup_training(model, train_loader, args.seed)
     optimizer = optimizer_cls(model.parameters(), lr=lr)
     steps = args.epochs * len(train_loader)
     scheduler = ember.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps) \
@@ -48,7 +53,11 @@ def _train(args):
     if recipe.task == "language-model":
         config["vocab"] = "".join(train_set.vocab)
     trainer = Trainer(model, optimizer, scheduler, task=recipe.task, checkpoint_dir=out,
-                      progress=not args.no_progress, config=config, step_scheduler_per_batch=True)
+                      progress=not args.no_progress, config=config, step_scheduler_per_batch=True,
+                      main_process=rank == 0)
+    if rank != 0:  # the other ranks of a distributed run only train; rank 0 reports and evaluates
+        trainer.fit(train_loader, args.epochs, resume=args.resume)
+        return 0
     print(f"{args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.dataset}: "
           f"{len(train_loader.dataset):,} training / {len(test_loader.dataset):,} test samples, "
           f"{optimizer_cls.__name__} lr {lr}, batch {batch_size}, {args.epochs} epochs on {args.device}")
@@ -145,6 +154,10 @@ def main(argv=None):
     train.add_argument("--min-accuracy", type=float, default=0.0,
                        help="exit non-zero if the final test accuracy is below this")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--distributed", action="store_true",
+                       help="one data-parallel rank of an MPI job (ember launch -n N train ... adds it): each of "
+                            "the N processes takes batch-size // N samples per step, so the global batch is "
+                            "--batch-size; rank 0 prints, evaluates and writes the checkpoint")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on its test set")
@@ -163,6 +176,9 @@ def main(argv=None):
     kernels = commands.add_parser("kernels", help="which implementation serves each kernel, and why not the others")
     kernels.set_defaults(run=_kernels)
 
+    commands.add_parser("launch", help="run a command on N processes with MPI: ember launch -n 2 train ...",
+                        add_help=False)
+
     bench = commands.add_parser("bench", help="race ember against PyTorch: kernels, --models, --ops",
                                 add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
@@ -171,6 +187,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # its options are its own parser's (REMAINDER would not take "--only")
         return _bench(argparse.Namespace(rest=argv[1:]))
+    if argv[:1] == ["launch"]:  # likewise: everything after -n N belongs to the launched command
+        from .distributed.launch import launch
+        return launch(argv[1:])
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -15,6 +15,7 @@ import time
 import ember
 
 from . import nn
+from .distributed import DistributedDataParallel
 from .engine import no_grad
 from .serialization import load, save
 
@@ -27,16 +28,20 @@ class Trainer:
     ``checkpoint_dir``: where ``checkpoint.safetensors`` (the latest epoch) and ``curves.png`` go;
     ``grad_clip``: max global gradient norm, or None; ``progress``: show tqdm bars;
     ``step_scheduler_per_batch``: step the scheduler after every batch (OneCycleLR) rather than
-    after every epoch.
+    after every epoch. ``main_process=False`` (the ranks other than 0 of a distributed run) trains
+    silently: no progress bars, log lines, validation, checkpoints or plots. A
+    ``DistributedDataParallel`` model is checkpointed as the model it wraps, and a training loader
+    whose sampler has ``set_epoch`` (``DistributedSampler``) gets it before each epoch.
     """
 
     def __init__(self, model, optimizer, scheduler=None, task="classification", checkpoint_dir=None,
-                 grad_clip=None, progress=True, config=None, step_scheduler_per_batch=False):
+                 grad_clip=None, progress=True, config=None, step_scheduler_per_batch=False, main_process=True):
         if task not in TASKS:
             raise ValueError(f"Trainer: task must be one of {TASKS}, got '{task}'")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.task, self.checkpoint_dir = task, checkpoint_dir
-        self.grad_clip, self.progress = grad_clip, progress
+        self.grad_clip, self.progress = grad_clip, progress and main_process
+        self.main_process = main_process
         self.step_scheduler_per_batch = step_scheduler_per_batch  # e.g. OneCycleLR
         self.config = dict(config or {})
         self.history = []
@@ -112,7 +117,12 @@ class Trainer:
         on ``val_loader`` after each, checkpoint and plot. Returns the history (one dict per epoch)."""
         if resume:
             self.load_checkpoint()
+        if not self.main_process:
+            val_loader, log = None, _quiet
         while self.epoch < epochs:
+            sampler = getattr(train_loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(self.epoch)
             train = self.train_epoch(train_loader)
             record = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
             record.update({f"train_{k}": v for k, v in train.items()})
@@ -126,7 +136,7 @@ class Trainer:
             self.epoch += 1
             self.history.append(record)
             log(_describe(record))
-            if self.checkpoint_dir is not None:
+            if self.checkpoint_dir is not None and self.main_process:
                 self.save_checkpoint()
                 self.plot()
         return self.history
@@ -141,7 +151,7 @@ class Trainer:
         """Model, optimizer, scheduler, epoch, history and config in one safetensors file."""
         path = path or self.checkpoint_path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        state = {"model": _unwrapped(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
                  "epoch": self.epoch, "history": self.history, "config": self.config, "task": self.task}
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
@@ -154,7 +164,7 @@ class Trainer:
         if not os.path.exists(path):
             return False
         state = load(path)
-        self.model.load_state_dict(state["model"])
+        _unwrapped(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and "scheduler" in state:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -188,6 +198,14 @@ class Trainer:
         figure.savefig(path, dpi=100)
         plt.close(figure)
         return path
+
+
+def _unwrapped(model):
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _quiet(line):
+    pass
 
 
 def _progress(loader, description, enabled):

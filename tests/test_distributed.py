@@ -125,3 +125,42 @@ def test_sampler_feeds_the_dataloader():
         dist.DistributedSampler(range(4), num_replicas=2, rank=2)
     with pytest.raises(RuntimeError, match="init_process_group"):
         dist.DistributedSampler(range(4))
+
+
+def _ember_train(*prefix, out):
+    """Run ``ember [prefix] train mlp`` on digits; returns (exit status, output, test accuracy)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "ember.cli", *prefix, "train", "mlp", "--dataset", "digits", "--epochs", "5",
+               "--lr", "0.01", "--no-progress", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    output = result.stdout + result.stderr
+    accuracies = [float(line.split()[2]) for line in output.splitlines() if line.startswith("test accuracy:")]
+    return result.returncode, output, accuracies
+
+
+def test_ember_launch_trains_like_one_process(tmp_path):
+    """``ember launch -n 2 train`` (per-rank batch 64, global 128) reaches the one-process accuracy (the
+    shuffles differ, so not exactly), and only rank 0 prints and writes the checkpoint."""
+    _mpiexec()
+    status, output, single = _ember_train(out=tmp_path / "single")
+    assert status == 0 and len(single) == 1, output
+    status, output, launched = _ember_train("launch", "-n", "2", out=tmp_path / "launched")
+    assert status == 0, output
+    assert len(launched) == 1 and output.count("epoch   5") == 1 and output.count("parameters) on digits") == 1, output
+    assert launched[0] > 0.9 and abs(launched[0] - single[0]) < 0.04, (single, launched)
+    assert (tmp_path / "launched" / "checkpoint.safetensors").exists()
+    state = ember.load(str(tmp_path / "launched" / "checkpoint.safetensors"))
+    assert not any(key.startswith("module.") for key in state["model"])  # the bare model, as one process saves
+
+
+def test_ember_launch_builds_the_mpiexec_command(monkeypatch, capsys):
+    _mpiexec()
+    from ember.cli import main
+    from ember.distributed.launch import launch_command
+    command = launch_command(3, ["train", "mlp", "--dataset", "digits"])
+    assert command[1:] == ["-n", "3", sys.executable, "-m", "mpi4py", "-m", "ember.cli", "train", "mlp", "--dataset",
+                           "digits", "--distributed"]
+    assert launch_command(2, ["train.py", "--lr", "1"])[-3:] == ["train.py", "--lr", "1"]
+    monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
+    assert main(["launch", "-n", "2", "train", "mlp"]) == 2
+    assert 'pip install -e ".[distributed]"' in capsys.readouterr().err
