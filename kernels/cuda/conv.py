@@ -21,9 +21,7 @@ from ..conv import output_size
 from ..registry import register
 from . import runtime
 
-_INSTANTIATIONS = tuple(runtime.template_name(kernel, dtype)
-                        for kernel in ("conv2d_im2col", "conv2d_col2im")
-                        for dtype in ("float32", "float64"))
+_INSTANTIATIONS = runtime.instantiations("conv2d_im2col", "conv2d_col2im")
 _CHUNK_ELEMENTS = 2**27  # 512 MiB of float32: typical training batches fit in one chunk (not tuned on a GPU)
 
 

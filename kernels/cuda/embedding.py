@@ -3,7 +3,7 @@ signature, shapes and dtype of the NumPy reference in kernels/embedding.py, on c
 from ..registry import register
 from . import runtime
 
-_INSTANTIATIONS = tuple(runtime.template_name("embedding_backward", dtype) for dtype in ("float32", "float64"))
+_INSTANTIATIONS = runtime.instantiations("embedding_backward")
 
 
 def embedding_backward(grad, indices, num_embeddings, padding_idx):

@@ -14,8 +14,7 @@ from . import runtime
 
 _KERNELS = ("layer_norm_forward", "layer_norm_backward", "layer_norm_backward_parameters", "column_sums",
             "batch_norm_forward", "batch_norm_backward")
-_INSTANTIATIONS = tuple(runtime.template_name(kernel, dtype) for kernel in _KERNELS
-                        for dtype in ("float32", "float64"))
+_INSTANTIATIONS = runtime.instantiations(*_KERNELS)
 
 # A batch norm launch has one block per channel, few blocks: each as wide as a block can be.
 _CHANNEL_THREADS = (1024,)

@@ -13,10 +13,8 @@ import math
 from ..registry import register
 from . import runtime
 
-_INSTANTIATIONS = tuple(runtime.template_name(kernel, dtype)
-                        for kernel in ("max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
-                                       "avg_pool2d_backward")
-                        for dtype in ("float32", "float64"))
+_INSTANTIATIONS = runtime.instantiations("max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
+                                          "avg_pool2d_backward")
 
 
 def _launch(kernel, count, *args):

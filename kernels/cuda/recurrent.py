@@ -6,10 +6,8 @@ GRU (reset, update, new)."""
 from ..registry import register
 from . import runtime
 
-_INSTANTIATIONS = tuple(runtime.template_name(kernel, dtype)
-                        for kernel in ("lstm_cell_forward", "lstm_cell_backward", "gru_cell_forward",
-                                       "gru_cell_backward")
-                        for dtype in ("float32", "float64"))
+_INSTANTIATIONS = runtime.instantiations("lstm_cell_forward", "lstm_cell_backward", "gru_cell_forward",
+                                          "gru_cell_backward")
 
 
 def _launch(kernel, count, *args):

@@ -78,6 +78,11 @@ def template_name(function, dtype):
     return f"{function}<{scalar}>"
 
 
+def instantiations(*functions):
+    """The name expressions of ``functions``' float and double instantiations, for ``raw_module``."""
+    return tuple(template_name(function, dtype) for function in functions for dtype in ("float32", "float64"))
+
+
 def kernel(family, instantiations, function, dtype):
     """The compiled ``function<T>`` of ``kernels/cuda/<family>.cu`` for arrays of ``dtype``
     (TypeError for a dtype other than float32/float64), for glue that launches it itself."""

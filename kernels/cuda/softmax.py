@@ -15,8 +15,7 @@ from . import runtime
 
 _KERNELS = ("softmax_forward_rows", "softmax_forward_lines", "softmax_backward_rows", "softmax_backward_lines",
             "cross_entropy_forward", "cross_entropy_backward")
-_INSTANTIATIONS = tuple(runtime.template_name(kernel, dtype) for kernel in _KERNELS
-                        for dtype in ("float32", "float64"))
+_INSTANTIATIONS = runtime.instantiations(*_KERNELS)
 
 
 def _kernel(name, dtype):
