@@ -53,6 +53,11 @@ def launch(argv):
     except (RuntimeError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
+    # N ranks each running a core's worth of BLAS and OpenMP threads would fight over the cores:
+    # give each rank its share, unless the user chose
+    threads = str(max(1, (os.cpu_count() or 1) // args.nproc))
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(variable, threads)
     sys.stdout.flush()
     os.execv(full[0], full)
 
