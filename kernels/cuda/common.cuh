@@ -3,29 +3,19 @@
 // so nothing here includes a header: the math functions are the CUDA builtins, overloaded by scalar type.
 #pragma once
 
-template <typename T> __device__ __forceinline__ T ember_exp(T x);
-template <> __device__ __forceinline__ float ember_exp<float>(float x) { return expf(x); }
-template <> __device__ __forceinline__ double ember_exp<double>(double x) { return exp(x); }
+// ember_NAME<T>(x): the float builtin for float, the double one for double.
+#define EMBER_MATH(name, float_builtin, double_builtin)                                                   \
+  template <typename T> __device__ __forceinline__ T name(T x);                                          \
+  template <> __device__ __forceinline__ float name<float>(float x) { return float_builtin(x); }         \
+  template <> __device__ __forceinline__ double name<double>(double x) { return double_builtin(x); }
 
-template <typename T> __device__ __forceinline__ T ember_log(T x);
-template <> __device__ __forceinline__ float ember_log<float>(float x) { return logf(x); }
-template <> __device__ __forceinline__ double ember_log<double>(double x) { return log(x); }
-
-template <typename T> __device__ __forceinline__ T ember_tanh(T x);
-template <> __device__ __forceinline__ float ember_tanh<float>(float x) { return tanhf(x); }
-template <> __device__ __forceinline__ double ember_tanh<double>(double x) { return tanh(x); }
-
-template <typename T> __device__ __forceinline__ T ember_erf(T x);
-template <> __device__ __forceinline__ float ember_erf<float>(float x) { return erff(x); }
-template <> __device__ __forceinline__ double ember_erf<double>(double x) { return erf(x); }
-
-template <typename T> __device__ __forceinline__ T ember_sqrt(T x);
-template <> __device__ __forceinline__ float ember_sqrt<float>(float x) { return sqrtf(x); }
-template <> __device__ __forceinline__ double ember_sqrt<double>(double x) { return sqrt(x); }
-
-template <typename T> __device__ __forceinline__ T ember_rsqrt(T x);
-template <> __device__ __forceinline__ float ember_rsqrt<float>(float x) { return rsqrtf(x); }
-template <> __device__ __forceinline__ double ember_rsqrt<double>(double x) { return rsqrt(x); }
+EMBER_MATH(ember_exp, expf, exp)
+EMBER_MATH(ember_log, logf, log)
+EMBER_MATH(ember_tanh, tanhf, tanh)
+EMBER_MATH(ember_erf, erff, erf)
+EMBER_MATH(ember_sqrt, sqrtf, sqrt)
+EMBER_MATH(ember_rsqrt, rsqrtf, rsqrt)
+#undef EMBER_MATH
 
 template <typename T> __device__ __forceinline__ T ember_sigmoid(T x) { return T(1) / (T(1) + ember_exp(-x)); }
 
