@@ -37,11 +37,12 @@ def _train(args):
     lr, batch_size = args.lr or lr, args.batch_size or batch_size
     train_loader, test_loader = recipes.loaders(recipe, train_set, test_set, batch_size, args.seed,
                                                 args.limit, args.augment)
-    model.to(args.device)
     rank = 0
     if args.distributed:
         from .distributed.launch import setup_training
-        rank, model, train_loader = setup_training(model, train_loader, args.seed)
+        rank, model, train_loader = setup_training(model, train_loader, args.seed, args.device)
+    else:
+        model.to(args.device)
     optimizer = optimizer_cls(model.parameters(), lr=lr)
     steps = args.epochs * len(train_loader)
     scheduler = ember.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps) \

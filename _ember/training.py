@@ -31,7 +31,8 @@ class Trainer:
     after every epoch. ``main_process=False`` (the ranks other than 0 of a distributed run) trains
     silently: no progress bars, log lines, validation, checkpoints or plots. A
     ``DistributedDataParallel`` model is checkpointed as the model it wraps, and a training loader
-    whose sampler has ``set_epoch`` (``DistributedSampler``) gets it before each epoch.
+    whose sampler has ``set_epoch`` (``DistributedSampler``) gets it before each epoch, and its
+    training loss, accuracy and samples/s are those of all ranks together.
     """
 
     def __init__(self, model, optimizer, scheduler=None, task="classification", checkpoint_dir=None,
@@ -91,6 +92,9 @@ class Trainer:
                                 acc=f"{total_correct / total_count:.3f}",
                                 samples_s=f"{samples / elapsed:.0f}")
         seconds = time.perf_counter() - start
+        if isinstance(self.model, DistributedDataParallel):
+            total_loss, total_correct, total_count, samples, seconds = _over_ranks(
+                total_loss, total_correct, total_count, samples, seconds)
         return {"loss": total_loss / max(total_count, 1), "accuracy": total_correct / max(total_count, 1),
                 "seconds": seconds, "samples_per_s": samples / seconds}
 
@@ -198,6 +202,15 @@ class Trainer:
         figure.savefig(path, dpi=100)
         plt.close(figure)
         return path
+
+
+def _over_ranks(total_loss, total_correct, total_count, samples, seconds):
+    """An epoch's totals summed over the ranks of a distributed run, so every rank (and rank 0's log)
+    reports the whole global batch's loss, accuracy and throughput; the epoch lasts as long as the
+    slowest rank. Every rank must call it."""
+    from .distributed.process_group import all_gather_object
+    ranks = all_gather_object((total_loss, total_correct, total_count, samples, seconds))
+    return tuple(sum(r[i] for r in ranks) for i in range(4)) + (max(r[4] for r in ranks),)
 
 
 def _unwrapped(model):

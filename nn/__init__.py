@@ -12,3 +12,11 @@ from .rnn import *             # noqa: F401,F403
 from .sparse import *          # noqa: F401,F403
 from .summary import summary
 from .transformer import *     # noqa: F401,F403
+
+
+def __getattr__(name):
+    # SyncBatchNorm lives in ember.distributed (it needs the process group, which sits above nn)
+    if name == "SyncBatchNorm":
+        from ..distributed.sync_batchnorm import SyncBatchNorm
+        return SyncBatchNorm
+    raise AttributeError(f"module 'ember.nn' has no attribute '{name}'")

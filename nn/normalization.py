@@ -73,13 +73,18 @@ class _NormBase(Module):
 
 
 class _BatchNorm(_NormBase):
-    def forward(self, input):
-        self._check_input_dim(input)
+    def _step_momentum(self):
+        """Count a training batch (when tracking) and return the running statistics' momentum for it."""
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average: the mean of every batch so far
                 momentum = 1.0 / float(self.num_batches_tracked.item())
+        return momentum
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        momentum = self._step_momentum()
         # Batch statistics in training, and in eval when no running ones are kept; the running
         # statistics are updated only in training when tracked.
         use_batch_stats = self.training or self.running_mean is None

@@ -47,14 +47,26 @@ def test_collectives(ranks):
 
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_ddp_matches_one_process_and_ranks_agree(ranks):
-    """SGD with momentum, Adam, and SGD with no_sync accumulation, K=3 steps, on an MLP and a small conv
-    net: N ranks on a DistributedSampler split equal one process on the full batch (float32 tolerance)
+    """SGD with momentum, Adam, and SGD with no_sync accumulation, K=3 steps, on an MLP, a small conv
+    net and one with BatchNorm (SyncBatchNorm on the ranks): N ranks on a DistributedSampler split equal one process on the full batch (float32 tolerance)
     and have bitwise identical parameters."""
-    status, output, _ = launch(ranks, "train.py", "mlp,conv")
+    status, output, _ = launch(ranks, "train.py", "mlp,conv,bn")
     assert status == 0, output
-    for model in ("mlp", "conv"):
-        for case in ("sgd", "adam", "sgd+no_sync"):
+    for model in ("mlp", "conv", "bn"):
+        for case in ("sgd", "adam") + (() if model == "bn" else ("sgd+no_sync",)):
             assert f"ok {model} {case}" in output, output
+
+
+def test_ranks_whose_losses_reach_different_parameters_or_none():
+    """Rank 0's loss uses one head, rank 1's the other, rank 2's no parameter: no hang, and the ranks
+    equal one process minimizing the mean of their losses."""
+    status, output, _ = launch(3, "unused.py")
+    assert status == 0 and "ok" in output, output
+
+
+def test_trainer_metrics_cover_every_rank():
+    status, output, _ = launch(3, "metrics.py")
+    assert status == 0 and "ok" in output, output
 
 
 def test_a_failing_rank_ends_the_job():
@@ -164,3 +176,35 @@ def test_ember_launch_builds_the_mpiexec_command(monkeypatch, capsys):
     monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
     assert main(["launch", "-n", "2", "train", "mlp"]) == 2
     assert 'pip install -e ".[distributed]"' in capsys.readouterr().err
+
+
+def _bn_net():
+    return ember.nn.Sequential(ember.nn.Conv2d(2, 3, 3), ember.nn.BatchNorm2d(3), ember.nn.ReLU(), ember.nn.Flatten(),
+                               ember.nn.Linear(12, 4), ember.nn.BatchNorm1d(4))
+
+
+def test_sync_batchnorm_without_a_group_is_batchnorm():
+    """One process (no group): SyncBatchNorm computes what BatchNorm does, forward, backward and running
+    statistics; convert_sync_batchnorm keeps the very Parameters and buffers."""
+    ember.manual_seed(0)
+    plain = _bn_net()
+    ember.manual_seed(0)
+    synced = ember.nn.SyncBatchNorm.convert_sync_batchnorm(_bn_net())
+    assert [type(m).__name__ for m in synced][1::4] == ["SyncBatchNorm", "SyncBatchNorm"]
+    x = ember.randn(5, 2, 4, 4)
+    for model in (plain, synced):
+        model(x).square().sum().backward()
+    for (name, a), b in zip(plain.state_dict().items(), synced.state_dict().values()):
+        assert (a.numpy() == b.numpy()).all(), name
+    for a, b in zip(plain.parameters(), synced.parameters()):
+        assert (a.grad.numpy() == b.grad.numpy()).all()
+    bn = ember.nn.BatchNorm1d(3).eval()
+    converted = ember.nn.SyncBatchNorm.convert_sync_batchnorm(bn)
+    assert converted.weight is bn.weight and converted.running_var is bn.running_var and not converted.training
+
+
+def test_sync_batchnorm_errors():
+    with pytest.raises(ValueError, match="expected at least 2D input"):
+        ember.nn.SyncBatchNorm(3)(ember.randn(3))
+    with pytest.raises(ValueError, match="default process group"):
+        ember.nn.SyncBatchNorm(3, process_group="group")

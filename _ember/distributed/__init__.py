@@ -19,7 +19,9 @@ from .process_group import (Backend, ReduceOp, all_gather, all_reduce, barrier, 
                             get_backend, get_rank, get_world_size, init_process_group, is_available,
                             is_initialized)
 from .sampler import DistributedSampler
+from .sync_batchnorm import SyncBatchNorm
+from . import functional
 
 __all__ = ["Backend", "ReduceOp", "init_process_group", "destroy_process_group", "is_initialized", "is_available",
            "get_rank", "get_world_size", "get_backend", "barrier", "all_reduce", "broadcast", "all_gather",
-           "DistributedDataParallel", "DistributedSampler"]
+           "DistributedDataParallel", "DistributedSampler", "SyncBatchNorm", "functional"]

@@ -62,16 +62,18 @@ def launch(argv):
     os.execv(full[0], full)
 
 
-def setup_training(model, train_loader, seed):
-    """Join the MPI job and make one rank of data-parallel training: returns (rank, the model wrapped
-    in DistributedDataParallel, a loader over this rank's share with ``batch_size // world_size`` per
-    batch, so the global batch stays ``train_loader.batch_size``)."""
+def setup_training(model, train_loader, seed, device="cpu"):
+    """Join the MPI job and make one rank of data-parallel training: returns (rank, the model moved to
+    ``device`` and wrapped in DistributedDataParallel, a loader over this rank's share with
+    ``batch_size // world_size`` per batch, so the global batch stays ``train_loader.batch_size``).
+    On a cuda device the gradients go through NCCL, and each rank takes the GPU of its local rank
+    (the group picks it before the model moves, so ``"cuda"`` means that GPU)."""
     from ..data import DataLoader
     from . import DistributedDataParallel, DistributedSampler, get_rank, get_world_size, init_process_group
-    init_process_group("mpi")
+    init_process_group("nccl" if str(device).startswith("cuda") else "mpi")
     rank, world = get_rank(), get_world_size()
     if train_loader.batch_size < world:
         raise ValueError(f"batch size {train_loader.batch_size} is smaller than the {world} processes")
     sampler = DistributedSampler(train_loader.dataset, seed=seed)
     loader = DataLoader(train_loader.dataset, batch_size=train_loader.batch_size // world, sampler=sampler)
-    return rank, DistributedDataParallel(model), loader
+    return rank, DistributedDataParallel(model.to(device)), loader

@@ -17,6 +17,10 @@ How the gradients are reduced:
   of early buckets overlaps the rest of backward. The last bucket waits for all of them and divides
   by the world size. Parameters the graph does not reach contribute zeros (their ``.grad`` becomes
   the average of the other ranks' gradients, or zeros), which keeps every rank's parameters equal.
+* Parameters a rank's graph does not reach (an unused branch, or a loss that uses no parameter at
+  all) are ready at forward time, as with PyTorch's ``find_unused_parameters=True``, which is always on
+  here: the forward's graph walk finds them. A rank whose loss reaches nothing completes its
+  reductions inside the forward, so the other ranks never wait for it.
 * ``no_sync()``: forwards inside it are not counted, so their backwards only accumulate locally;
   the first backward outside it reduces the accumulated sum.
 
@@ -38,9 +42,11 @@ class DistributedDataParallel(Module):
     """Wrap ``module`` for data-parallel training (see the module docstring). The process group must be
     initialized. ``.module`` is the wrapped model; ``state_dict()`` keys carry a ``module.`` prefix, as
     PyTorch's. ``broadcast_buffers``: in training mode, each forward first copies rank 0's buffers
-    (e.g. BatchNorm running statistics) to every rank."""
+    (e.g. BatchNorm running statistics) to every rank. ``find_unused_parameters`` is accepted for
+    PyTorch's code and changes nothing: unused parameters are always found (module docstring)."""
 
-    def __init__(self, module, device_ids=None, output_device=None, broadcast_buffers=True, bucket_cap_mb=25):
+    def __init__(self, module, device_ids=None, output_device=None, broadcast_buffers=True, bucket_cap_mb=25,
+                 find_unused_parameters=False):
         super().__init__()
         self._pg = process_group._require("DistributedDataParallel")
         self.module = module
@@ -162,9 +168,6 @@ class _Reducer:
     def prepare(self, output):
         """Count, per parameter, the gradient deliveries the backward of ``output`` will make."""
         counts = _leaf_edge_counts(output, self.where)
-        if not counts:
-            self.expected = None  # nothing of the model in this graph (e.g. a frozen model)
-            return
         self.expected = counts
         self.remaining = [0] * len(self.buckets)
         for key, n in counts.items():
@@ -173,6 +176,9 @@ class _Reducer:
         for bucket in self.buckets:
             for i in range(len(bucket.params)):
                 bucket.place(i)
+        # Buckets this graph cannot reach are ready now: the other ranks may need them reduced, and if
+        # none of the model is reached (this rank's loss uses no parameter) the whole step completes here
+        self._launch_ready()
 
     def check_finished(self):
         if self.expected is not None and self.started:
@@ -196,9 +202,14 @@ class _Reducer:
         self.expected[key] = left - 1
         self.buckets[b].place(i)
         self.remaining[b] -= 1
+        self._launch_ready()
+
+    def _launch_ready(self):
+        """Start the reductions of the ready buckets, strictly in bucket order; finish after the last."""
         while self.next_bucket < len(self.buckets) and self.remaining[self.next_bucket] == 0:
             self._launch(self.buckets[self.next_bucket])
             self.next_bucket += 1
+            self.started = True
         if self.next_bucket == len(self.buckets):
             self._finish()
 
