@@ -5,6 +5,7 @@ time: above 1 means ember is faster).
     ember bench --only conv2d,softmax    # some kernels
     ember bench --models                 # training steps of the zoo models (MLP, LeNet, CIFAR CNN, char-LSTM)
     ember bench --ops                    # single ops and the autograd per-op overhead
+    ember bench --distributed            # all-reduce bandwidth, 1 vs 2 ranks training (MPI against Gloo)
     ember bench --quick --threads 1      # shorter rounds; thread count for both libraries
     ember bench --device cuda            # on the GPU, against PyTorch CUDA: every cuda implementation
                                          # (cuda_cpp, cupy, numba), CUDA-event timing, and the
@@ -28,6 +29,8 @@ def main(argv=None):
     suite.add_argument("--models", action="store_const", dest="suite", const="models",
                        help="training throughput of the zoo models")
     suite.add_argument("--ops", action="store_const", dest="suite", const="ops", help="single ops")
+    suite.add_argument("--distributed", action="store_const", dest="suite", const="distributed",
+                       help="all-reduce bandwidth and 1- vs 2-rank training throughput (MPI against Gloo)")
     parser.add_argument("--only", default="", help="comma-separated kernels, models or ops (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
@@ -43,6 +46,10 @@ def main(argv=None):
         build = "a CUDA build" if args.device == "cuda" else "the CPU build"
         print(f"ember bench races PyTorch: pip install torch==2.13.0 ({build})", file=sys.stderr)
         return 2
+    if suite == "distributed":
+        from . import distributed
+        distributed.main(args.quick, args.output_dir)
+        return 0
     if args.device == "cuda":
         reason = gpu.unusable_reason()
         if reason is not None:

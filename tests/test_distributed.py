@@ -173,6 +173,7 @@ def test_ember_launch_builds_the_mpiexec_command(monkeypatch, capsys):
     assert command[1:] == ["-n", "3", sys.executable, "-m", "mpi4py", "-m", "ember.cli", "train", "mlp", "--dataset",
                            "digits", "--distributed"]
     assert launch_command(2, ["train.py", "--lr", "1"])[-3:] == ["train.py", "--lr", "1"]
+    assert launch_command(2, ["-m", "pkg.mod", "x"])[-6:] == [sys.executable, "-m", "mpi4py", "-m", "pkg.mod", "x"]
     monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
     assert main(["launch", "-n", "2", "train", "mlp"]) == 2
     assert 'pip install -e ".[distributed]"' in capsys.readouterr().err
@@ -208,3 +209,12 @@ def test_sync_batchnorm_errors():
         ember.nn.SyncBatchNorm(3)(ember.randn(3))
     with pytest.raises(ValueError, match="default process group"):
         ember.nn.SyncBatchNorm(3, process_group="group")
+
+
+def test_distributed_bench_worker_reports_all_reduce_bandwidth():
+    """``ember bench --distributed`` runs its jobs through this: one job, every bucket size measured."""
+    _mpiexec()
+    from ember.bench import distributed
+    results = distributed._run("ember", "all_reduce", 2, quick=True)
+    assert [r["bytes"] for r in results] == distributed.SIZES
+    assert all(r["gbps"] > 0 and r["ms"] > 0 for r in results), results

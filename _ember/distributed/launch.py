@@ -2,6 +2,7 @@
 
     ember launch -n 2 train lenet --dataset fashion-mnist     # = mpiexec -n 2 python -m mpi4py -m ember.cli train ...
     ember launch -n 2 -- train.py --lr 0.1                     # a script: mpiexec -n 2 python -m mpi4py train.py ...
+    ember launch -n 2 -- -m package.module                     # a module: mpiexec -n 2 python -m mpi4py -m ...
 
 ``launch`` adds ``--distributed`` to ``train``, which then runs one DistributedDataParallel rank per process.
 """
@@ -22,11 +23,11 @@ def _mpiexec():
 
 
 def launch_command(ranks, args):
-    """The mpiexec command line that runs ``args`` (an ember subcommand and its arguments, or a Python
-    script and its arguments) on ``ranks`` processes."""
+    """The mpiexec command line that runs ``args`` (an ember subcommand and its arguments, a Python
+    script and its arguments, or ``-m module`` and its arguments) on ``ranks`` processes."""
     if not args:
         raise ValueError("ember launch: say what to run, e.g. ember launch -n 2 train mlp --dataset digits")
-    if args[0].endswith(".py") or os.path.isfile(args[0]):
+    if args[0] == "-m" or args[0].endswith(".py") or os.path.isfile(args[0]):
         target = list(args)
     else:
         target = ["-m", "ember.cli", *args]
