@@ -2,6 +2,7 @@
 
     ember train lenet --dataset fashion-mnist --epochs 3     # train a zoo model, checkpoint it
     ember launch -n 2 train lenet --dataset fashion-mnist    # the same on 2 processes (data-parallel, MPI)
+    ember tune lenet --dataset fashion-mnist --trials 8      # hyperparameter search (optuna): grid, random, TPE
     ember eval runs/lenet-fashion-mnist/checkpoint.safetensors
     ember sample runs/char-rnn-shakespeare/checkpoint.safetensors --prompt "ROMEO:"
     ember kernels                                            # which implementation serves each kernel
@@ -177,6 +178,8 @@ def main(argv=None):
     kernels = commands.add_parser("kernels", help="which implementation serves each kernel, and why not the others")
     kernels.set_defaults(run=_kernels)
 
+    from .tune.cli import add_parser as add_tune_parser
+    add_tune_parser(commands)
     commands.add_parser("launch", help="run a command on N processes with MPI: ember launch -n 2 train ...",
                         add_help=False)
 
