@@ -30,9 +30,10 @@ def _finish(array, dtype, device, requires_grad):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def _infer_array(data):
+def _infer_array(data, keep_float64=False):
     """NumPy array of nested Python data with PyTorch's inference: floats -> default float dtype,
-    ints -> int64, bools -> bool."""
+    ints -> int64, bools -> bool. ``keep_float64``: a dtype was asked for, so Python floats stay
+    double until cast to it (0.8 as float64 must not pass through float32)."""
     if isinstance(data, Tensor):
         return data._data.copy()
     if isinstance(data, np.ndarray):
@@ -44,7 +45,7 @@ def _infer_array(data):
         raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__} (ragged nested "
                         f"sequences or non-numeric elements)")
     if array.dtype.kind == "f":
-        if not isinstance(data, np.generic):
+        if not isinstance(data, np.generic) and not keep_float64:
             array = array.astype(dtypes.get_default_dtype().numpy)
     elif array.dtype.kind in "iu" and not isinstance(data, (np.generic,)):
         array = array.astype(np.int64)
@@ -71,7 +72,7 @@ def _nested_tensors_to_lists(data):
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or tensors)."""
-    return _finish(_infer_array(data), dtype, device, requires_grad)
+    return _finish(_infer_array(data, keep_float64=dtype is not None), dtype, device, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):

@@ -457,3 +457,13 @@ def test_pickling_is_refused_and_deepcopy_works():
     assert y is not x and y.requires_grad and not np.shares_memory(y.detach().numpy(), x.detach().numpy())
     with pytest.raises(RuntimeError, match="graph leaves"):
         copy.deepcopy(x * 2)
+
+
+def test_python_floats_reach_an_asked_dtype_without_passing_through_float32():
+    import torch
+    for value in (0.8, 1e-40, 3.3e38 * 10):
+        for dtype in ("float64", "float16", "float32"):
+            with np.errstate(over="ignore"):  # 3.3e39 overflows to inf in float32 and float16, as in torch
+                got = ember.tensor([value], dtype=getattr(ember, dtype)).numpy()
+            expected = torch.tensor([value], dtype=getattr(torch, dtype)).numpy()
+            np.testing.assert_array_equal(got, expected, err_msg=f"{value} as {dtype}")
