@@ -59,6 +59,7 @@ PACKAGES = {
     "ember.models": "_ember/models",
     "ember.distributed": "_ember/distributed",
     "ember.tune": "_ember/tune",
+    "ember.viz": "_ember/viz",
     "ember.bench": "bench",
 }
 
@@ -81,10 +82,11 @@ setup(
                  "nvidia-cuda-nvrtc>=13.0,<13.1",  # tests/test_cuda_sources.py compiles the .cu files
                  "scikit-learn>=1.3", "mlxtend>=0.23", "matplotlib>=3.6",
                  "mpi4py>=3.1", "mpich>=4",  # tests/test_distributed.py runs mpiexec
-                 "optuna>=3"],
+                 "optuna>=3", "graphviz>=0.20", "graphviz-pure>=0.2.2"],
         "cuda": ["cupy-cuda13x>=13", "numba-cuda>=0.20", "nvidia-cuda-nvrtc>=13.0,<14"],
         "distributed": ["mpi4py>=3.1", "mpich>=4"],
         "tune": ["optuna>=3"],
+        "viz": ["graphviz>=0.20", "matplotlib>=3.6", "graphviz-pure>=0.2.2"],  # graphviz-pure: a dot without system Graphviz
         "bench": ["torch>=2.3,<2.15", "pytest-benchmark>=4", "matplotlib>=3.6"],
     },
     entry_points={"console_scripts": ["ember=ember.cli:main"]},

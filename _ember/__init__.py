@@ -22,7 +22,7 @@ from .engine.random import (Generator, default_generator, get_rng_state, initial
                             seed, set_rng_state)
 from .engine.ops import TOP_LEVEL as _ops_all
 from .engine.creation import __all__ as _creation_all
-from . import amp, autograd, cuda, data, functional, kernels, nn, optim
+from . import amp, autograd, cuda, data, functional, kernels, nn, optim, viz
 from .amp import autocast
 from .serialization import *  # noqa: F401,F403
 from . import models  # noqa: E402  (the zoo builds on nn)

@@ -66,7 +66,8 @@ def user_frame():
 def describe_frame(frame):
     if frame is None:
         return "(creation site unknown)"
-    return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line}'
+    where = f'File "{frame.filename}", line {frame.lineno}, in {frame.name}'
+    return f"{where}\n    {frame.line}" if frame.line else where  # no source line in a REPL
 
 
 def has_nonfinite(array):

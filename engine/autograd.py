@@ -117,6 +117,18 @@ def retain_grad(tensor):
 
 # ---- the engine ---------------------------------------------------------------------------------
 
+# ember.autograd.trace plugs in here: while set, the walk calls _tracer(node, grad) in place of the
+# node's backward, and the tracer runs that backward and records it.
+_tracer = None
+
+
+def set_backward_tracer(tracer):
+    """Install ``tracer(node, grad) -> input gradients`` (None removes it); returns the previous one."""
+    global _tracer
+    previous, _tracer = _tracer, tracer
+    return previous
+
+
 def _run(roots, root_grads, retain_graph, create_graph, capture):
     """Backpropagate ``root_grads`` from ``roots``. With ``capture`` (``grad``), the gradients of the
     tensors keyed in it are stored there instead of in ``.grad``, and only nodes leading to them run."""
@@ -132,6 +144,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture):
     order = _reverse_topological(pending)
     plan = None if capture is None else _plan(order, capture)
     anomaly_mode = anomaly._AnomalyState.enabled
+    tracer = _tracer  # read once: a backward without a trace pays one None check per node
     previous_mode, previous_in_backward = _GradState.enabled, anomaly._AnomalyState.in_backward
     _GradState.enabled = create_graph
     anomaly._AnomalyState.in_backward = True
@@ -152,7 +165,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture):
                     continue
             elif node.tensor_hooks is not None or node.retained is not None:
                 grad = _run_output_hooks(node, grad)
-            input_grads = type(node).backward(node, grad)
+            if tracer is None:
+                input_grads = type(node).backward(node, grad)
+            else:
+                input_grads = tracer(node, grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             edges = node.next_edges

@@ -68,33 +68,59 @@ def gradcheck(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True
     """True if autograd's gradients of ``func(*inputs)`` match finite differences.
 
     ``inputs``: Tensors (float64, ``requires_grad=True`` for those to check) and other arguments.
-    On a mismatch, raises (or returns False) with a report naming the input and worst element.
+    An entry passes when ``|analytical - numerical| <= atol + rtol * |numerical|``. On a mismatch,
+    raises ``GradcheckError`` (or returns False) with a report of the worst entry: which input and
+    output, their element indices, both values, and the absolute and relative errors.
     """
+    return _check("gradcheck", func, inputs, eps, atol, rtol, raise_exception)
+
+
+def _check(name, func, inputs, eps, atol, rtol, raise_exception, outputs_are_gradients=False):
     inputs, diff = _differentiable_inputs(inputs)
     if not diff:
-        raise ValueError("gradcheck expects at least one input tensor to require gradient, but none "
-                         "of them have requires_grad=True.")
+        raise ValueError(f"{name} expects at least one input tensor to require gradient, but none "
+                         f"of them have requires_grad=True.")
     for t in diff:
         if t._data.dtype != np.float64:
-            raise GradcheckError(f"gradcheck: input of dtype {t.dtype} is not float64; finite "
+            raise GradcheckError(f"{name}: input of dtype {t.dtype} is not float64; finite "
                                  f"differences are only reliable in double precision")
+    output_shapes = [o._data.shape for o in _flat_output(func, inputs)]
     numerical = numerical_jacobian(func, inputs, eps)
     analytical = analytical_jacobian(func, inputs)
     for index, (n, a) in enumerate(zip(numerical, analytical)):
-        error = np.abs(a - n) - (atol + rtol * np.abs(n))
-        if error.size and (error > 0).any():
-            worst = np.unravel_index(np.argmax(error), error.shape)
-            element = tuple(int(i) for i in np.unravel_index(worst[1], diff[index].shape))
-            message = (f"gradcheck: Jacobian mismatch for input {index} (shape "
-                       f"{tuple(diff[index].shape)}): worst at output element {worst[0]}, input element "
-                       f"{element}: analytical {a[worst]:.6g} vs "
-                       f"numerical {n[worst]:.6g} (|diff| {abs(a[worst] - n[worst]):.3g}, "
-                       f"atol {atol}, rtol {rtol}); {int((error > 0).sum())} of {error.size} "
-                       f"entries differ")
+        excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+        if excess.size and (excess > 0).any():
+            message = _report(name, index, diff[index], output_shapes, a, n, excess, atol, rtol,
+                              outputs_are_gradients)
             if raise_exception:
                 raise GradcheckError(message)
             return False
     return True
+
+
+def _report(name, index, input, output_shapes, analytical, numerical, excess, atol, rtol,
+            outputs_are_gradients):
+    """The readable account of the worst Jacobian entry of input ``index``."""
+    row, column = np.unravel_index(np.argmax(excess), excess.shape)
+    output, offset = 0, int(row)
+    while offset >= int(np.prod(output_shapes[output])):  # rows run over the outputs, one after another
+        offset -= int(np.prod(output_shapes[output]))
+        output += 1
+    output_element = tuple(int(i) for i in np.unravel_index(offset, output_shapes[output]))
+    input_element = tuple(int(i) for i in np.unravel_index(column, input.shape))
+    a, n = analytical[row, column], numerical[row, column]
+    error = abs(a - n)
+    relative = error / abs(n) if n != 0 else float("inf")
+    what = f"the gradient of input {output}" if outputs_are_gradients else f"output {output}"
+    return (f"{name}: Jacobian mismatch for input {index} (shape {tuple(input.shape)}, {input._data.dtype})\n"
+            f"  worst entry: {what} element {output_element}, with respect to input element "
+            f"{input_element}\n"
+            f"    analytical (backward)     {a:.10g}\n"
+            f"    numerical (central diff)  {n:.10g}\n"
+            f"    abs error {error:.3g}, rel error {relative:.3g}; allowed: atol {atol} + rtol {rtol} "
+            f"* |numerical| = {atol + rtol * abs(n):.3g}\n"
+            f"  {int((excess > 0).sum())} of {excess.size} entries of this Jacobian are outside the "
+            f"tolerance")
 
 
 def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
@@ -114,4 +140,5 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-
         grads = autograd_grad(outs, wrt, grad_outputs, create_graph=True, allow_unused=True)
         return tuple(g for g in grads if g is not None)
 
-    return gradcheck(first_derivatives, inputs, eps, atol, rtol, raise_exception)
+    return _check("gradgradcheck", first_derivatives, inputs, eps, atol, rtol, raise_exception,
+                  outputs_are_gradients=True)
