@@ -2,6 +2,7 @@
 from . import functional, init, utils
 from .activation import *      # noqa: F401,F403
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .ensemble import Ensemble
 from .conv import *            # noqa: F401,F403
 from .linear import *          # noqa: F401,F403
 from .loss import *            # noqa: F401,F403
@@ -11,6 +12,7 @@ from .pooling import *         # noqa: F401,F403
 from .rnn import *             # noqa: F401,F403
 from .sparse import *          # noqa: F401,F403
 from .summary import summary
+from .transfer import LoadReport, load_matching, replace_head
 from .transformer import *     # noqa: F401,F403
 
 

@@ -6,6 +6,7 @@ Everything else (``parameters()``, ``state_dict()``, ``to()``, hooks...) walks t
 """
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 
 import numpy as np
 
@@ -298,6 +299,28 @@ class Module:
             param.requires_grad_(requires_grad)
         return self
 
+    def freeze(self, *patterns):
+        """Stop training parameters: with no pattern all of them, else those whose dotted name (or
+        the name of a submodule holding them) matches one of the fnmatch-style ``patterns``:
+        ``model.freeze("layers.0", "layers.3")``, ``model.freeze("*.bias")``.
+
+        A frozen parameter gets ``requires_grad=False`` and loses its ``.grad``: backward no longer
+        computes its gradient and optimizers, which skip parameters without one, leave it bitwise
+        unchanged (no momentum, no weight decay). Buffers are not parameters: batch norm's running
+        statistics still follow the data in training mode; ``.eval()`` the frozen part to keep them.
+        Returns self."""
+        for param in _selected_parameters(self, "freeze", patterns):
+            param.requires_grad_(False)
+            param.grad = None
+        return self
+
+    def unfreeze(self, *patterns):
+        """Undo ``freeze`` (same patterns): the selected parameters get ``requires_grad=True``.
+        Returns self."""
+        for param in _selected_parameters(self, "unfreeze", patterns):
+            param.requires_grad_(True)
+        return self
+
     def zero_grad(self, set_to_none=True):
         """Clear every parameter's ``.grad`` (to None by default, as PyTorch 2 does)."""
         for param in self.parameters():
@@ -424,6 +447,29 @@ def _check_name(module, name, kind):
     if hasattr(module, name) and name not in module._parameters and name not in module._buffers \
             and name not in module._modules:
         raise KeyError(f"attribute '{name}' already exists")
+
+
+def _selected_parameters(module, caller, patterns):
+    """The parameters of ``module`` named by ``patterns`` (all of them without one); a pattern that
+    selects nothing is an error, so that a typo does not silently leave a model trainable."""
+    named = list(module.named_parameters())
+    if not patterns:
+        return [param for _, param in named]
+
+    def prefixes(name):  # "a.b.weight" -> "a", "a.b", "a.b.weight"
+        parts = name.split(".")
+        return (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+
+    selected = {}
+    for pattern in patterns:
+        hits = [(name, param) for name, param in named
+                if any(fnmatchcase(prefix, pattern) for prefix in prefixes(name))]
+        if not hits:
+            names = ", ".join(name for name, _ in named[:12]) + (", ..." if len(named) > 12 else "")
+            raise ValueError(f"{type(module).__name__}.{caller}: pattern '{pattern}' matches no parameter "
+                             f"(the parameters are: {names or 'none'})")
+        selected.update((id(param), param) for _, param in hits)
+    return list(selected.values())
 
 
 def _add_hook(hooks, hook):
