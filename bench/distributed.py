@@ -5,7 +5,10 @@ DistributedDataParallel over MPI against PyTorch's over Gloo, on this machine's 
   buffer size from 4 KB to a 25 MB DDP bucket, median after warm-up;
 * training: samples/s of LeNet and the CIFAR CNN (SGD with momentum, global batch 128 of random
   data: throughput does not depend on the values) on 1 rank (a plain process) and on 2 ranks (DDP,
-  64 samples each), one thread per rank; scaling = 2-rank throughput / 1-rank throughput.
+  64 samples each), one thread per rank; scaling = 2-rank throughput / 1-rank throughput. The
+  ceiling is what this machine allows: 2 processes each training their own model on 64 samples per
+  step, with no communication at all (cores that share caches, memory bandwidth or a hypervisor's
+  scheduling make it less than 2).
 
 Each measurement is its own ``mpiexec -n N python -m mpi4py -m ember.bench.distributed worker ...``
 job, one library at a time, so neither library's threads run beside the other's. Prints two tables
@@ -85,12 +88,12 @@ def _all_reduce_bandwidth(lib, all_reduce, comm, quick):
     return results
 
 
-def _training_throughput(lib, wrap, comm, model_name, quick):
+def _training_throughput(lib, wrap, comm, model_name, quick, independent=False):
     from ember.models.cnn import cifar_cnn_layers, lenet_layers
     layers = {"lenet": lenet_layers, "cifar-cnn": cifar_cnn_layers}[model_name]
     lib.manual_seed(0)
     model = layers(lib.nn)
-    if comm.size > 1:
+    if comm.size > 1 and not independent:
         model = wrap(model)
     optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     batch = GLOBAL_BATCH // comm.size
@@ -108,13 +111,16 @@ def _training_throughput(lib, wrap, comm, model_name, quick):
 
 
 def worker(library, task, quick):
+    """One rank of a job: ``task`` is "all_reduce", a model name, or "<model>:independent" (each rank
+    trains its own copy, no DDP: the ceiling)."""
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
-    lib, all_reduce, wrap = _library(library, comm)
+    model, _, independent = task.partition(":")
+    lib, all_reduce, wrap = _library(library, comm if not independent else MPI.COMM_SELF)
     if task == "all_reduce":
         result = _all_reduce_bandwidth(lib, all_reduce, comm, quick)
     else:
-        result = _training_throughput(lib, wrap, comm, task, quick)
+        result = _training_throughput(lib, wrap, comm, model, quick, independent == "independent")
     if comm.rank == 0:
         print("RESULT " + json.dumps(result), flush=True)
 
@@ -155,23 +161,28 @@ def main(quick=False, output_dir=None):
 
     print(f"\ntraining throughput, global batch {GLOBAL_BATCH}, SGD, one thread per rank")
     print(f"{'model':<11}{'ranks':>6}{'ember sam/s':>13}{'torch sam/s':>13}{'ratio':>7}"
-          f"{'ember scaling':>15}{'torch scaling':>15}")
+          f"{'ember scaling':>15}{'torch scaling':>15}{'ceiling':>9}")
     training = []
     for model in MODELS:
         runs = {(lib, ranks): _run(lib, model, ranks, quick) for lib in libraries for ranks in (1, 2)}
+        independent = _run("ember", model + ":independent", 2, quick)["samples_per_s"]
+        ceiling = independent / runs["ember", 1]["samples_per_s"]
         for ranks in (1, 2):
             mine, theirs = runs["ember", ranks], runs["torch", ranks]
             scaling = {lib: runs[lib, ranks]["samples_per_s"] / runs[lib, 1]["samples_per_s"] for lib in libraries}
             ratio = _ratio(theirs["samples_per_s"], mine["samples_per_s"], True)
+            limit = 1.0 if ranks == 1 else ceiling
             training.append({"model": model, "ranks": ranks, "ember_samples_per_s": mine["samples_per_s"],
                              "torch_samples_per_s": theirs["samples_per_s"], "speed_ratio": ratio,
-                             "ember_scaling": scaling["ember"], "torch_scaling": scaling["torch"]})
+                             "ember_scaling": scaling["ember"], "torch_scaling": scaling["torch"],
+                             "ceiling": limit})
             print(f"{model:<11}{ranks:>6}{mine['samples_per_s']:>13.0f}{theirs['samples_per_s']:>13.0f}"
-                  f"{ratio:>7.2f}{scaling['ember']:>15.2f}{scaling['torch']:>15.2f}")
+                  f"{ratio:>7.2f}{scaling['ember']:>15.2f}{scaling['torch']:>15.2f}{limit:>9.2f}")
     result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": report.cpu_name(),
               "cores": os.cpu_count(), "torch": importlib.metadata.version("torch"), "mpi": _mpi_name(),
               "note": "speed_ratio = ember / torch throughput (above 1: ember faster); scaling = samples/s on N "
-                      "ranks / on 1 rank", "all_reduce": all_reduce, "training": training}
+                      "ranks / on 1 rank; ceiling = 2 independent processes (no DDP, 64 samples each) / 1 rank",
+              "all_reduce": all_reduce, "training": training}
     output_dir = output_dir or report.results_dir()
     if output_dir is not None:
         os.makedirs(output_dir, exist_ok=True)
