@@ -58,6 +58,8 @@ PACKAGES = {
     "ember.data": "_ember/data",
     "ember.models": "_ember/models",
     "ember.distributed": "_ember/distributed",
+    "ember.compress": "_ember/compress",
+    "ember.compress.quantize": "_ember/compress/quantize",
     "ember.tune": "_ember/tune",
     "ember.viz": "_ember/viz",
     "ember.bench": "bench",

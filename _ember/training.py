@@ -28,7 +28,8 @@ class Trainer:
     ``checkpoint_dir``: where ``checkpoint.safetensors`` (the latest epoch) and ``curves.png`` go;
     ``grad_clip``: max global gradient norm, or None; ``progress``: show tqdm bars;
     ``step_scheduler_per_batch``: step the scheduler after every batch (OneCycleLR) rather than
-    after every epoch. ``main_process=False`` (the ranks other than 0 of a distributed run) trains
+    after every epoch. ``loss_fn(logits, targets, inputs) -> loss`` replaces the cross entropy of
+    training batches (evaluation keeps the cross entropy), e.g. a distillation loss. ``main_process=False`` (the ranks other than 0 of a distributed run) trains
     silently: no progress bars, log lines, validation, checkpoints or plots. A
     ``DistributedDataParallel`` model is checkpointed as the model it wraps, and a training loader
     whose sampler has ``set_epoch`` (``DistributedSampler``) gets it before each epoch, and its
@@ -36,13 +37,15 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, scheduler=None, task="classification", checkpoint_dir=None,
-                 grad_clip=None, progress=True, config=None, step_scheduler_per_batch=False, main_process=True):
+                 grad_clip=None, progress=True, config=None, step_scheduler_per_batch=False, main_process=True,
+                 loss_fn=None):
         if task not in TASKS:
             raise ValueError(f"Trainer: task must be one of {TASKS}, got '{task}'")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.task, self.checkpoint_dir = task, checkpoint_dir
         self.grad_clip, self.progress = grad_clip, progress and main_process
         self.main_process = main_process
+        self.loss_fn = loss_fn
         self.step_scheduler_per_batch = step_scheduler_per_batch  # e.g. OneCycleLR
         self.config = dict(config or {})
         self.history = []
@@ -53,7 +56,8 @@ class Trainer:
     def _loss_and_correct(self, inputs, targets):
         """Loss (mean over predictions), number of correct predictions, number of predictions. The
         batch moves to the model's device (loaders yield cpu tensors)."""
-        device = next(self.model.parameters()).device
+        param = next(self.model.parameters(), None)  # an int8 model has buffers only
+        device = param.device if param is not None else inputs.device
         inputs, targets = inputs.to(device), targets.to(device)
         output = self.model(inputs)
         if self.task == "language-model":
@@ -62,7 +66,10 @@ class Trainer:
             targets = targets.reshape(-1)
         else:
             logits = output
-        loss = nn.functional.cross_entropy(logits, targets)
+        if self.loss_fn is not None and self.model.training:
+            loss = self.loss_fn(logits, targets, inputs)
+        else:
+            loss = nn.functional.cross_entropy(logits, targets)
         with no_grad():
             correct = int((logits.argmax(dim=-1) == targets).sum().item())
         return loss, correct, targets.shape[0]

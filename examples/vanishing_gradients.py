@@ -69,7 +69,7 @@ def main():
         watched, loss = train(model, images, labels, steps, seed=0)
         runs[title] = (model, watched)
         linear = list(watched.layer_grad_norms().items())
-        (first, first_norm), (last, last_norm) = linear[0][1][-1], linear[-1][1][-1]
+        (_, first_norm), (_, last_norm) = linear[0][1][-1], linear[-1][1][-1]  # (step, norm) at the last step
         print(f"{title:>16}: after {steps} steps loss {loss:.3f}, test accuracy "
               f"{accuracy(model, test_images, test_labels):.3f}; gradient norm of the first linear layer "
               f"{first_norm:.2e}, of the last {last_norm:.2e} (ratio {first_norm / last_norm:.1e})")

@@ -8,7 +8,7 @@ from . import cpu_extension
 from .registry import available, dispatch, implementation, names, register, use
 # each family registers its implementations on import
 from . import (activation, conv, elementwise, embedding, linalg, normalization, optim, pooling,  # noqa: E402,F401,I001
-               recurrent, reduction, softmax)
+               quantized, recurrent, reduction, softmax)
 from . import cuda  # noqa: E402,F401  (registers the cuda implementations; loads nothing yet)
 
 cpu_extension.check_required()

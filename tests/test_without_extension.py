@@ -10,7 +10,7 @@ import pytest
 
 # the test modules of every op family that dispatches to kernels with a C++ implementation
 KERNEL_BACKED = ["test_kernels.py", "test_conv.py", "test_pooling.py", "test_nn_ops.py", "test_losses.py",
-                 "test_normalization.py", "test_rnn.py", "test_activations.py", "test_optim.py"]
+                 "test_normalization.py", "test_rnn.py", "test_activations.py", "test_optim.py", "test_quantize.py"]
 
 
 @pytest.mark.slow
