@@ -27,6 +27,7 @@ from .amp import autocast
 from .serialization import *  # noqa: F401,F403
 from . import models  # noqa: E402  (the zoo builds on nn)
 from . import distributed  # noqa: E402  (data parallelism builds on nn; imports mpi4py only when used)
+from . import compress, tune  # noqa: E402  (build on training; optuna is imported only when a search runs)
 
 dtype = _dtypes.dtype
 bool = _dtypes.bool_  # noqa: A001 (PyTorch's name)
