@@ -802,16 +802,19 @@ def test_custom_function_matches_torch_including_double_backward():
     assert_close(gg, tgg)
 
 
+class TwoGrads(Function):
+    """A backward that returns one gradient too many."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
 def test_custom_function_wrong_number_of_gradients_raises():
-    class TwoGrads(Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad, grad
-
     x = ember.tensor(X, requires_grad=True)
     with pytest.raises(RuntimeError, match="returned 2 gradients, expected 1"):
         TwoGrads.apply(x).sum().backward()

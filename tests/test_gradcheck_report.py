@@ -8,26 +8,13 @@ import pytest
 
 import ember
 from ember.autograd import Function, GradcheckError
+from test_autograd import WrongCube  # x^3 with the derivative 2x^2: wrong on purpose
 
 X = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
 
 
-class SwappedSlopes(Function):
-    """Two outputs: x^2 (right) and x^3 with a wrong derivative 2x^2 (should be 3x^2)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x ** 3
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, = ctx.saved_tensors
-        return grad * 2 * x * x
-
-
 def two_outputs(x):
-    return x * x, SwappedSlopes.apply(x)
+    return x * x, WrongCube.apply(x)
 
 
 def report_values(message):

@@ -7,6 +7,7 @@ import torch
 import ember
 from ember import nn
 from ember.engine import autograd as engine
+from test_autograd import TwoGrads  # a backward that returns one gradient too many
 
 A = np.random.default_rng(0).standard_normal((4, 3))
 B = np.random.default_rng(1).standard_normal(3)
@@ -88,15 +89,6 @@ def test_traced_backward_gives_the_same_gradients_including_second_order():
 
 
 def test_errors_in_a_backward_still_surface():
-    class TwoGrads(ember.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad, grad
-
     x = ember.randn(3, requires_grad=True)
     with ember.autograd.trace(), pytest.raises(RuntimeError, match="returned 2 gradients, expected 1"):
         TwoGrads.apply(x).sum().backward()
