@@ -58,6 +58,7 @@ def _train(args):
                       progress=not args.no_progress, config=config, step_scheduler_per_batch=True,
                       main_process=rank == 0)
     if rank != 0:  # the other ranks of a distributed run only train; rank 0 reports and evaluates
+        print(f"training on {len(train_loader.sampler):,} samples per epoch, {train_loader.batch_size} per step")
         trainer.fit(train_loader, args.epochs, resume=args.resume)
         return 0
     print(f"{args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.dataset}: "

@@ -159,6 +159,7 @@ def test_ember_launch_trains_like_one_process(tmp_path):
     status, output, launched = _ember_train("launch", "-n", "2", out=tmp_path / "launched")
     assert status == 0, output
     assert len(launched) == 1 and output.count("epoch   5") == 1 and output.count("parameters) on digits") == 1, output
+    assert "[rank 1] training on" in output and "[rank 0]" not in output, output  # rank 1's lines say whose
     assert launched[0] > 0.9 and abs(launched[0] - single[0]) < 0.04, (single, launched)
     assert (tmp_path / "launched" / "checkpoint.safetensors").exists()
     state = ember.load(str(tmp_path / "launched" / "checkpoint.safetensors"))
@@ -218,3 +219,14 @@ def test_distributed_bench_worker_reports_all_reduce_bandwidth():
     results = distributed._run("ember", "all_reduce", 2, quick=True)
     assert [r["bytes"] for r in results] == distributed.SIZES
     assert all(r["gbps"] > 0 and r["ms"] > 0 for r in results), results
+
+
+def test_rank_prefixed_stream_marks_every_line():
+    import io
+    from ember.distributed.launch import RankPrefixedStream
+    sink = io.StringIO()
+    stream = RankPrefixedStream(sink, 2)
+    assert stream.write("one\ntw") == 6  # the characters given, as io streams count
+    stream.write("o\n\nthree")
+    assert sink.getvalue() == "[rank 2] one\n[rank 2] two\n[rank 2] \n[rank 2] three"
+    assert stream.getvalue() == sink.getvalue()  # everything else is the wrapped stream's

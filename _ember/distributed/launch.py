@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 
-__all__ = ["launch_command", "launch", "setup_training"]
+__all__ = ["launch_command", "launch", "setup_training", "RankPrefixedStream"]
 
 
 def _mpiexec():
@@ -63,8 +63,30 @@ def launch(argv):
     os.execv(full[0], full)
 
 
+class RankPrefixedStream:
+    """A text stream that starts every line written to ``stream`` with ``[rank N] ``, so that what the
+    ranks other than 0 print (warnings, tracebacks) can be told apart in the job's output."""
+
+    def __init__(self, stream, rank):
+        self._stream, self._prefix, self._at_line_start = stream, f"[rank {rank}] ", True
+
+    def write(self, text):
+        pieces = []
+        for line in text.splitlines(keepends=True):
+            if self._at_line_start:
+                pieces.append(self._prefix)
+            pieces.append(line)
+            self._at_line_start = line.endswith(("\n", "\r"))
+        self._stream.write("".join(pieces))
+        return len(text)
+
+    def __getattr__(self, name):  # flush, fileno, encoding, isatty...: the wrapped stream's
+        return getattr(self._stream, name)
+
+
 def setup_training(model, train_loader, seed, device="cpu"):
-    """Join the MPI job and make one rank of data-parallel training: returns (rank, the model moved to
+    """Join the MPI job and make one rank of data-parallel training (the other ranks' output lines start
+    with ``[rank N]``): returns (rank, the model moved to
     ``device`` and wrapped in DistributedDataParallel, a loader over this rank's share with
     ``batch_size // world_size`` per batch, so the global batch stays ``train_loader.batch_size``).
     On a cuda device the gradients go through NCCL, and each rank takes the GPU of its local rank
@@ -73,6 +95,8 @@ def setup_training(model, train_loader, seed, device="cpu"):
     from . import DistributedDataParallel, DistributedSampler, get_rank, get_world_size, init_process_group
     init_process_group("nccl" if str(device).startswith("cuda") else "mpi")
     rank, world = get_rank(), get_world_size()
+    if rank != 0:
+        sys.stdout, sys.stderr = RankPrefixedStream(sys.stdout, rank), RankPrefixedStream(sys.stderr, rank)
     if train_loader.batch_size < world:
         raise ValueError(f"batch size {train_loader.batch_size} is smaller than the {world} processes")
     sampler = DistributedSampler(train_loader.dataset, seed=seed)
