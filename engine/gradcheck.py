@@ -2,6 +2,7 @@
 import numpy as np
 
 from .autograd import grad as autograd_grad
+from .device import array_module
 from .tensor import Tensor
 
 
@@ -138,7 +139,10 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-
         outs = _flat_output(func, args)
         wrt = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
         grads = autograd_grad(outs, wrt, grad_outputs, create_graph=True, allow_unused=True)
-        return tuple(g for g in grads if g is not None)
+        # an input the outputs do not use has a zero gradient: keep its place, so that output k of
+        # this function is the gradient of differentiable input k (the report names it so)
+        return tuple(Tensor(array_module(a._data).zeros_like(a._data)) if g is None else g
+                     for a, g in zip(wrt, grads))
 
     return _check("gradgradcheck", first_derivatives, inputs, eps, atol, rtol, raise_exception,
                   outputs_are_gradients=True)

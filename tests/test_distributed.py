@@ -64,6 +64,16 @@ def test_ranks_whose_losses_reach_different_parameters_or_none():
     assert status == 0 and "ok" in output, output
 
 
+def test_sync_batchnorm_in_float16_reduces_in_float32():
+    status, output, _ = launch(2, "syncbn_half.py")
+    assert status == 0 and "ok" in output, output
+
+
+def test_a_forward_without_backward_is_reported_as_such():
+    status, output, _ = launch(2, "forward_only.py")
+    assert status == 0 and "ok" in output, output
+
+
 def test_trainer_metrics_cover_every_rank():
     status, output, _ = launch(3, "metrics.py")
     assert status == 0 and "ok" in output, output

@@ -60,3 +60,6 @@ def test_gradgradcheck_report_says_it_is_the_gradient():
     assert message.startswith("gradgradcheck: Jacobian mismatch for input 0")
     assert "worst entry: the gradient of input 0 element" in message
     assert ember.autograd.gradgradcheck(ConstantSlope.apply, (x,), raise_exception=False) is False
+    unused = ember.tensor(X, requires_grad=True)  # its gradient is zero: the wrong one is still input 1's
+    with pytest.raises(GradcheckError, match="worst entry: the gradient of input 1 element"):
+        ember.autograd.gradgradcheck(lambda u, v: ConstantSlope.apply(v), (unused, x))

@@ -216,3 +216,16 @@ def test_the_command_line_loads_optuna_only_when_a_search_runs():
     code = ("import argparse, sys; from ember.tune import cli; "
             "cli.add_parser(argparse.ArgumentParser().add_subparsers()); print('optuna' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_an_objective_may_prune_itself_before_reporting(capsys):
+    """Raising tune.TrialPruned without a report is a pruned trial, and the progress log says so."""
+    def objective(trial):
+        if trial.params["x"] == 1:
+            raise tune.TrialPruned()
+        return float(trial.params["x"])
+
+    result = tune.grid_search(objective, {"x": tune.choice([0, 1, 2])}, log=print)
+    assert sorted(t.state for t in result.trials) == ["complete", "complete", "pruned"]
+    assert result.best_params == {"x": 2}
+    assert "pruned:" in capsys.readouterr().out

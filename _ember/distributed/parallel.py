@@ -43,7 +43,9 @@ class DistributedDataParallel(Module):
     initialized. ``.module`` is the wrapped model; ``state_dict()`` keys carry a ``module.`` prefix, as
     PyTorch's. ``broadcast_buffers``: in training mode, each forward first copies rank 0's buffers
     (e.g. BatchNorm running statistics) to every rank. ``find_unused_parameters`` is accepted for
-    PyTorch's code and changes nothing: unused parameters are always found (module docstring)."""
+    PyTorch's code and changes nothing: unused parameters are always found (module docstring).
+    Freeze parameters before wrapping: the buckets hold those that required grad at wrap time, and
+    every synced forward gives them a ``.grad``, which weight decay or momentum would act on."""
 
     def __init__(self, module, device_ids=None, output_device=None, broadcast_buffers=True, bucket_cap_mb=25,
                  find_unused_parameters=False):
@@ -163,7 +165,8 @@ class _Reducer:
         self.remaining = []   # per bucket: deliveries still to come
         self.next_bucket = 0
         self.works = []
-        self.started = False
+        self.started = False    # a reduction has begun for the awaited backward
+        self.delivered = False  # that backward has delivered a gradient
 
     def prepare(self, output):
         """Count, per parameter, the gradient deliveries the backward of ``output`` will make."""
@@ -172,7 +175,7 @@ class _Reducer:
         self.remaining = [0] * len(self.buckets)
         for key, n in counts.items():
             self.remaining[self.where[key][0]] += n
-        self.next_bucket, self.works, self.started = 0, [], False
+        self.next_bucket, self.works, self.started, self.delivered = 0, [], False, False
         for bucket in self.buckets:
             for i in range(len(bucket.params)):
                 bucket.place(i)
@@ -183,6 +186,11 @@ class _Reducer:
     def check_finished(self):
         if self.expected is not None and self.started:
             left = [b for b in range(len(self.buckets)) if b >= self.next_bucket]
+            if not self.delivered:
+                raise RuntimeError("DistributedDataParallel: the previous forward ran with gradients enabled but "
+                                   "no backward followed it (buckets whose parameters it did not use were already "
+                                   f"being reduced; buckets {left} never were). Run forwards that are not trained "
+                                   "on under ember.no_grad(), or follow each forward with one backward.")
             raise RuntimeError("DistributedDataParallel: the previous backward did not deliver gradients "
                                f"to every parameter the forward used (buckets {left} were never reduced). "
                                "Every model output must take part in the loss, and each forward must be "
@@ -198,7 +206,7 @@ class _Reducer:
         if left == 0 or b < self.next_bucket:
             raise RuntimeError("DistributedDataParallel: a parameter received more gradients than its forward "
                                "produced (a second backward through the same forward is not supported)")
-        self.started = True
+        self.started = self.delivered = True
         self.expected[key] = left - 1
         self.buckets[b].place(i)
         self.remaining[b] -= 1

@@ -9,6 +9,7 @@ single process, no group) it is ``BatchNorm``, as PyTorch's.
 """
 from .. import engine
 from ..engine import no_grad
+from ..engine.dtypes import float16
 from ..nn.normalization import _BatchNorm
 from . import process_group
 from .functional import all_reduce
@@ -42,14 +43,16 @@ class SyncBatchNorm(_BatchNorm):
         momentum = self._step_momentum()
         axes = (0,) + tuple(range(2, input.ndim))
         channels = (1, -1) + (1,) * (input.ndim - 2)
-        local_count = engine.full((1,), input.numel() // self.num_features, dtype=input.dtype, device=input.device)
-        totals = all_reduce(engine.cat([input.sum(axes), local_count]))
+        # float16 sums over a global batch overflow (and a count above 2048 rounds): reduce in float32
+        x = input.float() if input.dtype == float16 else input
+        local_count = engine.full((1,), x.numel() // self.num_features, dtype=x.dtype, device=x.device)
+        totals = all_reduce(engine.cat([x.sum(axes), local_count]))
         count = float(totals[-1].item())
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape} "
                              "on every rank together")
         mean = totals[:-1] / count
-        centered = input - mean.reshape(channels)
+        centered = x - mean.reshape(channels)
         var = all_reduce((centered * centered).sum(axes)) / count
         out = centered * (var + self.eps).rsqrt().reshape(channels)
         if self.weight is not None:
@@ -58,9 +61,11 @@ class SyncBatchNorm(_BatchNorm):
             out = out + self.bias.reshape(channels)
         if self.track_running_stats:
             with no_grad():
-                self.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
-                self.running_var.mul_(1 - momentum).add_(var.detach() * (count / (count - 1)), alpha=momentum)
-        return out
+                dtype = self.running_mean.dtype
+                self.running_mean.mul_(1 - momentum).add_(mean.detach().to(dtype), alpha=momentum)
+                self.running_var.mul_(1 - momentum).add_((var.detach() * (count / (count - 1))).to(dtype),
+                                                         alpha=momentum)
+        return out.to(input.dtype)
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):

@@ -136,6 +136,8 @@ def _record(frozen, space):
 
 def _describe(record, n_trials):
     params = ", ".join(f"{name}={format_value(value)}" for name, value in record.params.items())
-    state = f"pruned at step {max(record.intermediate)}" if record.state == "pruned" else record.state
+    state = record.state
+    if state == "pruned" and record.intermediate:  # an objective may prune itself before reporting
+        state = f"pruned at step {max(record.intermediate)}"
     return (f"trial {record.number + 1}/{n_trials} {state}: value {format_value(record.value)} "
             f"({params}) {record.duration_s:.1f} s")
