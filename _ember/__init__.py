@@ -27,7 +27,6 @@ from .amp import autocast
 from .serialization import *  # noqa: F401,F403
 from . import models  # noqa: E402  (the zoo builds on nn)
 from . import distributed  # noqa: E402  (data parallelism builds on nn; imports mpi4py only when used)
-from . import compress, tune  # noqa: E402  (build on training; optuna is imported only when a search runs)
 
 dtype = _dtypes.dtype
 bool = _dtypes.bool_  # noqa: A001 (PyTorch's name)
@@ -50,3 +49,11 @@ __all__ = (["Tensor", "Size", "Function", "device", "dtype", "no_grad", "enable_
             "is_grad_enabled", "manual_seed", "is_tensor", "autograd", "functional", "nn", "kernels", "amp",
             "autocast"]
            + _creation_all + _ops_all)
+
+
+def __getattr__(name):
+    # ember.compress and ember.tune load on first use: most programs never need them
+    if name in ("compress", "tune"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'ember' has no attribute '{name}'")

@@ -318,3 +318,13 @@ def _wrap_dim(dim, ndim, op):
         raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
                          f"[{-bound}, {bound - 1}], but got {dim})")
     return dim % bound
+
+
+def tensors_in(output):
+    """The Tensors in ``output`` (a Tensor, or dicts, lists and tuples holding some), depth first in
+    order: what a module returned, walked by the tools that look at its graph."""
+    if isinstance(output, Tensor):
+        yield output
+    elif isinstance(output, (dict, list, tuple)):
+        for value in output.values() if isinstance(output, dict) else output:
+            yield from tensors_in(value)

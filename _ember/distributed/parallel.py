@@ -32,6 +32,7 @@ import contextlib
 
 from ..engine import Function, Tensor, is_grad_enabled, no_grad
 from ..engine.device import array_module
+from ..engine.tensor import tensors_in
 from ..nn.module import Module
 from . import process_group
 
@@ -258,7 +259,7 @@ def _leaf_edge_counts(output, wanted):
     Backward runs each node once and delivers one gradient per edge, so this is the number of
     post-accumulate hook calls a full backward makes."""
     counts, seen, stack = {}, set(), []
-    for tensor in _tensors_in(output):
+    for tensor in tensors_in(output):
         if tensor.grad_fn is not None:
             if tensor.grad_fn not in seen:
                 seen.add(tensor.grad_fn)
@@ -276,14 +277,3 @@ def _leaf_edge_counts(output, wanted):
             elif id(edge) in wanted:
                 counts[id(edge)] = counts.get(id(edge), 0) + 1
     return counts
-
-
-def _tensors_in(output):
-    if isinstance(output, Tensor):
-        yield output
-    elif isinstance(output, dict):
-        for value in output.values():
-            yield from _tensors_in(value)
-    elif isinstance(output, (list, tuple)):
-        for value in output:
-            yield from _tensors_in(value)

@@ -13,7 +13,7 @@ import itertools
 import weakref
 
 from ..engine.function import Function, _next_sequence_number
-from ..engine.tensor import Tensor
+from ..engine.tensor import tensors_in
 
 # node -> the module calls that made it, outermost first
 _node_scopes = weakref.WeakKeyDictionary()
@@ -73,7 +73,7 @@ class scopes:
 
     def _exit_call(self, module, args, output):
         call = self._open[id(module)].pop()
-        stack = [t.grad_fn for t in _tensors_in(output) if t.grad_fn is not None]
+        stack = [t.grad_fn for t in tensors_in(output) if t.grad_fn is not None]
         seen = set()
         while stack:
             node = stack.pop()
@@ -82,13 +82,3 @@ class scopes:
             seen.add(node)
             _node_scopes[node] = (call,) + _node_scopes.get(node, ())  # inner calls tagged first
             stack.extend(e for e in node.next_edges if isinstance(e, Function))
-
-
-def _tensors_in(output):
-    if isinstance(output, Tensor):
-        return [output]
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, (tuple, list)):
-        return [t for item in output for t in _tensors_in(item)]
-    return []
