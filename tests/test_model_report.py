@@ -38,6 +38,15 @@ def test_linear_on_a_sequence_counts_every_position():
     assert count_flops(model, ember.randn(4, 7, 8)) == 2 * 7 * (8 * 16 + 16 * 2)
 
 
+def test_an_unbatched_input_counts_as_one_sample():
+    ember.manual_seed(0)
+    convs = ember.nn.Sequential(ember.nn.Conv2d(4, 6, 3, stride=2, groups=2), ember.nn.ReLU(),
+                                ember.nn.Conv2d(6, 2, 3))
+    assert count_flops(convs, ember.randn(4, 9, 9)) == count_flops(convs, ember.randn(1, 4, 9, 9)) > 0
+    linears = ember.nn.Sequential(ember.nn.Linear(8, 16), ember.nn.Tanh(), ember.nn.Linear(16, 2))
+    assert count_flops(linears, ember.randn(8)) == count_flops(linears, ember.randn(5, 8)) == 2 * (8 * 16 + 16 * 2)
+
+
 def test_a_module_with_layer_attributes_counts_as_a_layer():
     """What a quantized layer relies on: only the attributes matter, not the class."""
     class CustomLinear(ember.nn.Module):

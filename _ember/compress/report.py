@@ -5,6 +5,7 @@ nonzero), checkpoint size, FLOPs per sample and inference latency.
     print(format_reports(reports))
 """
 import dataclasses
+import math
 import os
 import statistics
 import tempfile
@@ -36,7 +37,8 @@ class ModelReport:
 
 
 def model_report(model, example_input, *, repeats=20):
-    """Measure ``model`` on ``example_input`` (a batch, (N, ...), or a tuple of forward arguments).
+    """Measure ``model`` on ``example_input`` (a batch, (N, ...), one unbatched sample, or a tuple of
+    forward arguments).
 
     Parameters are counted as the model computes with them: a pruned weight as ``orig * mask``, and
     a weight a module keeps as a buffer named ``weight`` or ``bias`` (as quantized layers do) counts
@@ -60,19 +62,23 @@ def model_report(model, example_input, *, repeats=20):
 
 
 def count_flops(model, *args):
-    """2 x multiply-adds per sample of one forward of ``model(*args)`` (batch size = ``args[0]``'s
-    first dimension), summed over the modules that look like layers: one with ``in_features`` and
-    ``out_features`` is linear (``in_features`` multiply-adds per output element), one with ``in_channels``,
-    ``out_channels`` and ``kernel_size`` a convolution ((in_channels / groups) x prod(kernel_size)
-    multiply-adds per output element, per input element when transposed). Other modules (activations,
-    pooling, normalization) are not counted: they are a small share of the work."""
-    macs = []
+    """2 x multiply-adds per sample of one forward of ``model(*args)``, summed over the modules that look
+    like layers: one with ``in_features`` and ``out_features`` is linear (``in_features`` multiply-adds per
+    output element), one with ``in_channels``, ``out_channels`` and ``kernel_size`` a convolution
+    ((in_channels / groups) x prod(kernel_size) multiply-adds per output element, per input element when
+    transposed). Other modules (activations, pooling, normalization) are not counted: they are a small
+    share of the work. The batch size is ``args[0]``'s first dimension, unless the input is unbatched: the
+    first layer to run gets a single sample ((in_features,) for a linear layer, (C, *spatial) such as
+    (C, H, W) for a convolution), and the whole forward counts as one sample."""
+    macs, first_unbatched = [], []
 
     def count(module, inputs, output):
+        if not macs:  # the first layer to run: does it see a batch?
+            first_unbatched.append(inputs[0].ndim == (1 if _is_linear(module) else len(_pair(module.kernel_size)) + 1))
         if _is_linear(module):
             macs.append(module.in_features * output.numel())  # each output element: in_features products
         elif _is_conv(module):
-            groups, kernel = getattr(module, "groups", 1), _product(module.kernel_size)
+            groups, kernel = getattr(module, "groups", 1), math.prod(_pair(module.kernel_size))
             if getattr(module, "transposed", False):  # each input element feeds out/groups x kernel outputs
                 macs.append(inputs[0].numel() * module.out_channels // groups * kernel)
             else:  # each output element sums in/groups x kernel products
@@ -84,8 +90,8 @@ def count_flops(model, *args):
     finally:
         for handle in handles:
             handle.remove()
-    batch = args[0].shape[0] if isinstance(args[0], Tensor) and args[0].ndim > 0 else 1
-    return 2 * sum(macs) // batch
+    batched = first_unbatched == [False] and isinstance(args[0], Tensor) and args[0].ndim > 0
+    return 2 * sum(macs) // (args[0].shape[0] if batched else 1)
 
 
 def format_reports(reports):
@@ -109,12 +115,9 @@ def _is_conv(module):
     return all(hasattr(module, a) for a in ("in_channels", "out_channels", "kernel_size"))
 
 
-def _product(values):
-    values = values if isinstance(values, (tuple, list)) else (values,)
-    result = 1
-    for v in values:
-        result *= v
-    return result
+def _pair(kernel_size):
+    """A kernel size as a tuple (a layer may keep an int for a square kernel)."""
+    return tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (kernel_size,)
 
 
 def _median_latency_ms(model, args, repeats):

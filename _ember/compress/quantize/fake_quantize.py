@@ -100,6 +100,9 @@ class FakeQuantize(Module):
         self.register_buffer("zero_point", Tensor(np.zeros(shape, np.int32)))
 
     def forward(self, x):
+        if x.device.type != "cpu":  # the grids are NumPy arrays and the buffers cpu tensors
+            raise RuntimeError(f"FakeQuantize: quantization runs on the CPU, got an input on {x.device}: move the "
+                               f"model and its inputs with .cpu() first")
         observer = self.activation_post_process
         if self.observer_enabled.item():
             observer(x.detach())

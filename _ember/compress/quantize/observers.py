@@ -44,7 +44,9 @@ def symmetric_qparams(min_val, max_val, quant_max=127):
 class Observer(Module):
     """Records the range of what passes through ``forward`` (returned unchanged) in the buffers
     ``min_val`` and ``max_val`` (+inf and -inf until it has seen data); ``calculate_qparams()`` is the
-    grid for that range. ``ch_axis``: None for one range per tensor, else the channel dim."""
+    grid for that range. The buffer ``observed`` (0 or 1, saved with the state_dict) says whether it
+    has seen data. A batch holding NaN or inf raises: it has no finite range, and folding it in would
+    spoil the range for good. ``ch_axis``: None for one range per tensor, else the channel dim."""
 
     quant_min, quant_max, symmetric, ch_axis = -128, 127, False, None
 
@@ -52,15 +54,17 @@ class Observer(Module):
         super().__init__()
         self.register_buffer("min_val", Tensor(np.full(shape, np.inf, np.float32)))
         self.register_buffer("max_val", Tensor(np.full(shape, -np.inf, np.float32)))
+        self.register_buffer("observed", Tensor(np.array(0, np.uint8)))
 
     def forward(self, x):
-        self._observe(x.detach().numpy(force=True))
+        self._observe(self._checked(x.detach().numpy(force=True)))
+        self.observed.fill_(1)
         return x
 
     @property
     def calibrated(self):
         """Has it seen data?"""
-        return bool(np.all(np.isfinite(self.min_val.numpy())))
+        return bool(self.observed.item())
 
     def calculate_qparams(self):
         """(scale, zero_point) as NumPy float32 and int32 arrays, shaped () or (channels,)."""
@@ -79,9 +83,18 @@ class Observer(Module):
         self.min_val = Tensor(np.asarray(low, np.float32))
         self.max_val = Tensor(np.asarray(high, np.float32))
 
-    def _batch_range(self, array):
+    def _checked(self, array):
+        name = type(self).__name__
         if array.size == 0:
-            raise ValueError(f"{type(self).__name__}: can't observe an empty tensor of shape {array.shape}")
+            raise ValueError(f"{name}: can't observe an empty tensor of shape {array.shape}")
+        finite = np.isfinite(array)
+        if not finite.all():
+            raise ValueError(f"{name}: the batch of shape {array.shape} holds NaN or inf "
+                             f"({array.size - int(finite.sum())} of {array.size} values), so it has no finite "
+                             f"range to observe; check the data and the model's outputs (a diverged training)")
+        return array
+
+    def _batch_range(self, array):
         if self.ch_axis is None:
             return array.min(), array.max()
         per_channel = np.moveaxis(array, self.ch_axis, 0).reshape(array.shape[self.ch_axis], -1)
@@ -122,25 +135,47 @@ class MovingAverageMinMaxObserver(Observer):
 
 class PercentileObserver(Observer):
     """The ``100 - percentile`` and ``percentile`` percentiles of the values observed: a few outliers
-    no longer stretch the grid for everything else (they are clamped). Keeps an evenly strided sample
-    of at most ``samples_per_batch`` values of each batch (not saved with the state_dict); ``min_val`` and
-    ``max_val`` hold the percentiles of the sample so far."""
+    no longer stretch the grid for everything else (they are clamped). Each batch gives an evenly
+    strided sample of at most ``samples_per_batch`` of its values; the percentiles are those of a pool
+    of at most ``max_samples`` of these sampled values, a uniform random sample of all of them
+    (reservoir sampling, seeded, so a calibration is repeatable): memory and the time per batch stay
+    bounded however many batches pass. Until ``max_samples`` values have been sampled the pool holds
+    them all. The pool is not saved with the state_dict; ``min_val`` and ``max_val`` hold its percentiles."""
 
-    def __init__(self, percentile=99.99, samples_per_batch=1 << 16):
+    def __init__(self, percentile=99.99, samples_per_batch=1 << 16, max_samples=1 << 20, seed=0):
         super().__init__()
         if not 50 < percentile <= 100:
             raise ValueError(f"PercentileObserver: percentile must be in (50, 100], got {percentile}")
+        if not 1 <= samples_per_batch <= max_samples:
+            raise ValueError(f"PercentileObserver: expected 1 <= samples_per_batch <= max_samples, got "
+                             f"samples_per_batch={samples_per_batch} and max_samples={max_samples}")
         self.percentile = percentile
-        self.samples_per_batch = samples_per_batch
-        self._samples = []
+        self.samples_per_batch, self.max_samples = samples_per_batch, max_samples
+        self._pool = np.empty(0, np.float32)
+        self._sampled = 0  # values sampled from the batches so far, pooled or not
+        self._rng = np.random.default_rng(seed)
 
     def _observe(self, array):
-        if array.size == 0:
-            raise ValueError(f"PercentileObserver: can't observe an empty tensor of shape {array.shape}")
-        flat = array.reshape(-1)
-        self._samples.append(flat[::max(1, flat.size // self.samples_per_batch)].astype(np.float32))
-        values = np.concatenate(self._samples)
-        self._set_range(*np.percentile(values, [100 - self.percentile, self.percentile]))
+        flat = array.reshape(-1)  # a stride of ceil(size / samples_per_batch) keeps at most samples_per_batch
+        self._add_to_pool(flat[::-(-flat.size // self.samples_per_batch)].astype(np.float32))
+        self._set_range(*np.percentile(self._pool, [100 - self.percentile, self.percentile]))
+
+    def _add_to_pool(self, values):
+        """Algorithm R, vectorized: the value sampled as number j (from 0) takes a random slot among
+        j + 1 and stays if that slot is in the pool; of the values drawing one slot the last wins, as in
+        the sequential algorithm."""
+        room = self.max_samples - self._pool.size
+        self._pool = np.concatenate([self._pool, values[:room]])
+        rest = values[room:]
+        first = self._sampled + min(room, values.size)
+        self._sampled += values.size
+        if rest.size == 0:
+            return
+        slots = self._rng.integers(0, np.arange(first, first + rest.size) + 1)
+        kept = np.flatnonzero(slots < self.max_samples)
+        _, last = np.unique(slots[kept][::-1], return_index=True)
+        kept = kept[kept.size - 1 - last]
+        self._pool[slots[kept]] = rest[kept]
 
 
 class PerChannelMinMaxObserver(Observer):

@@ -1,8 +1,10 @@
 """Layers prepared for quantization: a Linear or Conv2d whose input and weight pass through a
 ``FakeQuantize`` each forward. With fake quantization on (``prepare_qat``) they train with the int8
 model's rounding error; with it off (``prepare``) their observers only record the ranges that
-``convert`` turns into int8 grids. They share the float layer's Parameters, so an optimizer that holds
-those keeps training them.
+``convert`` turns into int8 grids. ``from_float`` reuses the given layer's Parameter objects; but
+``prepare_qat`` and ``prepare`` work on a deep copy of the model unless ``inplace=True``, so by default
+an optimizer built on the original model's parameters does not train the prepared model: build it on
+the returned model's parameters (or prepare with ``inplace=True``).
 """
 from ...nn import Conv2d, Linear
 from ...nn import functional as F

@@ -75,10 +75,19 @@ def _weight_fake_quant(layer, fake_quant):
     return FakeQuantize(PerChannelMinMaxObserver(channels=layer.weight.shape[0]), fake_quant=fake_quant)
 
 
+def _check_on_cpu(model, caller):
+    """Quantization computes its grids and int8 layers with NumPy: a model elsewhere is refused."""
+    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if tensor.device.type != "cpu":
+            raise RuntimeError(f"{caller}: quantization runs on the CPU, but '{name}' is on {tensor.device}: move the "
+                               f"model with .cpu() first")
+
+
 def prepare(model, observer=MinMaxObserver, inplace=False):
     """Post-training quantization, step 1: every Linear and Conv2d observes its input
     (``observer()`` makes one observer per layer) and computes as before. Then run sample batches
-    through it (``calibrate``) and ``convert`` it."""
+    through it (``calibrate``) and ``convert`` it. The model must be on the CPU."""
+    _check_on_cpu(model, "prepare")
     def make(layer):
         return _PREPARED[type(layer)].from_float(layer, _weight_fake_quant(layer, fake_quant=False),
                                                  FakeQuantize(observer(), fake_quant=False))
@@ -88,8 +97,10 @@ def prepare(model, observer=MinMaxObserver, inplace=False):
 def prepare_qat(model, observer=MovingAverageMinMaxObserver, inplace=False):
     """Quantization-aware training: every Linear and Conv2d fake-quantizes its weight (per channel)
     and its input (per tensor, on the grid of ``observer()``'s range) in each forward, with the
-    straight-through gradient; the Parameters are the float model's. Build the optimizer on the returned
-    model's parameters, fine-tune, then ``convert``."""
+    straight-through gradient. The prepared layers hold the Parameters of the model they are made from:
+    a deep copy of ``model`` unless ``inplace``, so build the optimizer on the returned model's
+    parameters, fine-tune, then ``convert``. The model must be on the CPU."""
+    _check_on_cpu(model, "prepare_qat")
     def make(layer):
         return _PREPARED[type(layer)].from_float(layer, _weight_fake_quant(layer, fake_quant=True),
                                                  FakeQuantize(observer()))
