@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..engine import Tensor
+from ..engine.table import format_table
 from .linear import Linear
 from .module import Module
 
@@ -82,10 +83,8 @@ class LoadReport:
     def __str__(self):
         def shape(s):
             return "-" if s is None else str(tuple(s))
-        table = [("key", "status", "checkpoint", "model")]
-        table += [(key, status, shape(source), shape(target)) for key, status, source, target in self.rows]
-        widths = [max(len(row[i]) for row in table) for i in range(4)]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
+        lines = [format_table(("key", "status", "checkpoint", "model"),
+                              [(key, status, shape(source), shape(target)) for key, status, source, target in self.rows])]
         in_model = sum(1 for row in self.rows if row[1] != "unexpected")
         lines.append(f"loaded {len(self.loaded_keys)} of the model's {in_model} tensors: "
                      f"{len(self.mismatched_keys)} mis-shaped, {len(self.missing_keys)} missing; "

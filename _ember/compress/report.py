@@ -12,6 +12,7 @@ import tempfile
 import time
 
 from ..engine import Tensor, no_grad
+from ..engine.table import format_table
 from ..serialization import save
 from .prune import effective_parameters
 
@@ -100,11 +101,7 @@ def format_reports(reports):
     rows = [(label, f"{r.parameters:,}", f"{r.nonzero:,} ({100 * (1 - r.sparsity):.1f}%)",
              _human_bytes(r.size_bytes), f"{r.flops_per_sample / 1e6:.3f}", f"{r.latency_ms:.2f}")
             for label, r in reports.items()]
-    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
-
-    def line(row):  # the label column left-aligned, the figures right-aligned
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-    return "\n".join([line(header), "  ".join("-" * w for w in widths)] + [line(row) for row in rows])
+    return format_table(header, rows, right=range(1, len(header)), rule=True)
 
 
 def _is_linear(module):

@@ -4,6 +4,8 @@ import dataclasses
 import json
 import math
 
+from ..engine.table import format_table
+
 STATES = ("complete", "pruned", "fail")  # optuna's names of the states a finished trial is in
 
 
@@ -61,9 +63,7 @@ class SearchResult:
         rows = [[f"{t.number}{'*' if t.number == best else ''}", t.state, format_value(t.value),
                  str(len(t.intermediate)), f"{t.duration_s:.1f}"] + [format_value(t.params[n]) for n in names]
                 for t in self.trials]
-        widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
-        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-                         for row in [header] + rows)
+        return format_table(header, rows)
 
     def summary(self):
         """One line: counts by state and the best trial."""

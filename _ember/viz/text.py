@@ -1,4 +1,5 @@
 """Plain-text tables for ``trace.table()`` and ``watch.summary()``."""
+from ..engine import table
 
 
 class Text(str):
@@ -11,11 +12,7 @@ class Text(str):
 def format_table(title, header, rows, numeric=()):
     """``title`` over the aligned ``rows`` (lists of strings) under ``header``; columns whose index
     is in ``numeric`` are right-aligned."""
-    rows = [list(header)] + [list(r) for r in rows]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.rjust(w) if c in numeric else cell.ljust(w)
-                       for c, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
-    return Text("\n".join([title] + lines))
+    return Text(title + "\n" + table.format_table(header, rows, right=numeric))
 
 
 def shape_text(shape):
