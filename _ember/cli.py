@@ -44,7 +44,9 @@ def _train(args):
         rank, model, train_loader = setup_training(model, train_loader, args.seed, args.device)
     else:
         model.to(args.device)
-    optimizer = optimizer_cls(model.parameters(), lr=lr)
+    capturable = {"capturable": True} if args.cuda_graphs and optimizer_cls in (ember.optim.Adam, ember.optim.AdamW) \
+        else {}
+    optimizer = optimizer_cls(model.parameters(), lr=lr, **capturable)
     steps = args.epochs * len(train_loader)
     scheduler = ember.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps) \
         if args.schedule == "onecycle" else None
@@ -56,7 +58,7 @@ def _train(args):
         config["vocab"] = "".join(train_set.vocab)
     trainer = Trainer(model, optimizer, scheduler, task=recipe.task, checkpoint_dir=out,
                       progress=not args.no_progress, config=config, step_scheduler_per_batch=True,
-                      main_process=rank == 0)
+                      main_process=rank == 0, cuda_graphs=args.cuda_graphs)
     if rank != 0:  # the other ranks of a distributed run only train; rank 0 reports and evaluates
         print(f"training on {len(train_loader.sampler):,} samples per epoch, {train_loader.batch_size} per step")
         trainer.fit(train_loader, args.epochs, resume=args.resume)
@@ -151,6 +153,8 @@ def main(argv=None):
     train.add_argument("--augment", action="store_true", help="random crops of the training images")
     train.add_argument("--limit", type=int, help="train on the first N samples only (quick runs)")
     train.add_argument("--device", default="cpu")
+    train.add_argument("--cuda-graphs", action="store_true",
+                       help="on cuda, replay each training step from a CUDA graph (small models: fewer launches)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="checkpoint folder (default runs/MODEL-DATASET)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

@@ -17,6 +17,7 @@ import ember
 from . import nn
 from .distributed import DistributedDataParallel
 from .engine import no_grad
+from .engine.cuda_graphs import make_graphed_step
 from .serialization import load, save
 
 TASKS = ("classification", "language-model")
@@ -33,32 +34,43 @@ class Trainer:
     silently: no progress bars, log lines, validation, checkpoints or plots. A
     ``DistributedDataParallel`` model is checkpointed as the model it wraps, and a training loader
     whose sampler has ``set_epoch`` (``DistributedSampler``) gets it before each epoch, and its
-    training loss, accuracy and samples/s are those of all ranks together.
+    training loss, accuracy and samples/s are those of all ranks together. ``cuda_graphs=True``
+    replays each training step (forward, loss, backward, clipping, optimizer step) from a CUDA graph
+    (``ember.cuda.make_graphed_step``) when the model is on a GPU: for small models, whose steps the
+    host's cost per kernel bounds. It needs an optimizer that a graph can hold (SGD, or Adam/AdamW
+    with ``capturable=True``) and a model without dropout.
     """
 
     def __init__(self, model, optimizer, scheduler=None, task="classification", checkpoint_dir=None,
                  grad_clip=None, progress=True, config=None, step_scheduler_per_batch=False, main_process=True,
-                 loss_fn=None):
+                 loss_fn=None, cuda_graphs=False):
         if task not in TASKS:
             raise ValueError(f"Trainer: task must be one of {TASKS}, got '{task}'")
+        if cuda_graphs and isinstance(model, DistributedDataParallel):
+            raise ValueError("Trainer: cuda_graphs=True cannot capture a DistributedDataParallel step (its "
+                             "gradient all-reduce runs outside the graph's stream); train without it")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.task, self.checkpoint_dir = task, checkpoint_dir
         self.grad_clip, self.progress = grad_clip, progress and main_process
         self.main_process = main_process
         self.loss_fn = loss_fn
         self.step_scheduler_per_batch = step_scheduler_per_batch  # e.g. OneCycleLR
+        self._graphed_step = make_graphed_step(self._train_batch) if cuda_graphs else None
         self.config = dict(config or {})
         self.history = []
         self.epoch = 0
 
     # ---- one batch ------------------------------------------------------------------------------
 
-    def _loss_and_correct(self, inputs, targets):
-        """Loss (mean over predictions), number of correct predictions, number of predictions. The
-        batch moves to the model's device (loaders yield cpu tensors)."""
+    def _on_model_device(self, inputs, targets):
+        """The batch on the model's device (loaders yield cpu tensors)."""
         param = next(self.model.parameters(), None)  # an int8 model has buffers only
         device = param.device if param is not None else inputs.device
-        inputs, targets = inputs.to(device), targets.to(device)
+        return inputs.to(device), targets.to(device)
+
+    def _loss_and_correct(self, inputs, targets):
+        """Loss (mean over predictions) and the number of correct predictions (a 0-d tensor, on the
+        model's device: read on the host only after the step) of a batch on the model's device."""
         output = self.model(inputs)
         if self.task == "language-model":
             logits = output[0] if isinstance(output, tuple) else output
@@ -71,8 +83,23 @@ class Trainer:
         else:
             loss = nn.functional.cross_entropy(logits, targets)
         with no_grad():
-            correct = int((logits.argmax(dim=-1) == targets).sum().item())
-        return loss, correct, targets.shape[0]
+            correct = (logits.argmax(dim=-1) == targets).sum()
+        return loss, correct
+
+    def _predictions(self, targets):
+        """How many predictions a batch's loss averages: one per token for a language model."""
+        return targets.numel() if self.task == "language-model" else targets.shape[0]
+
+    def _train_batch(self, inputs, targets):
+        """One optimisation step on a batch on the model's device: (loss, number correct), 0-d tensors.
+        Nothing here reads the device from the host, so that a CUDA graph can hold it."""
+        loss, correct = self._loss_and_correct(inputs, targets)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return loss.detach(), correct
 
     def train_epoch(self, loader):
         """One pass over ``loader`` in training mode; returns the epoch's mean loss and accuracy."""
@@ -81,17 +108,15 @@ class Trainer:
         start = time.perf_counter()
         bar = _progress(loader, f"epoch {self.epoch + 1}", self.progress)
         for inputs, targets in bar:
-            loss, correct, count = self._loss_and_correct(inputs, targets)
-            samples += inputs.shape[0]
-            self.optimizer.zero_grad()
-            loss.backward()
-            if self.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            inputs, targets = self._on_model_device(inputs, targets)
+            graphed = self._graphed_step is not None and inputs.device.type == "cuda"
+            loss, correct = (self._graphed_step if graphed else self._train_batch)(inputs, targets)
             if self.scheduler is not None and self.step_scheduler_per_batch:
                 self.scheduler.step()
+            count = self._predictions(targets)
+            samples += inputs.shape[0]
             total_loss += loss.item() * count
-            total_correct += correct
+            total_correct += int(correct.item())
             total_count += count
             if hasattr(bar, "set_postfix"):
                 elapsed = time.perf_counter() - start
@@ -112,9 +137,11 @@ class Trainer:
         total_loss = total_correct = total_count = 0
         with no_grad():
             for inputs, targets in loader:
-                loss, correct, count = self._loss_and_correct(inputs, targets)
+                inputs, targets = self._on_model_device(inputs, targets)
+                loss, correct = self._loss_and_correct(inputs, targets)
+                count = self._predictions(targets)
                 total_loss += loss.item() * count
-                total_correct += correct
+                total_correct += int(correct.item())
                 total_count += count
         result = {"loss": total_loss / max(total_count, 1), "accuracy": total_correct / max(total_count, 1)}
         if self.task == "language-model":

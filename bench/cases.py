@@ -19,7 +19,8 @@ class Case:
     """One timed computation. ``kernel``: the registry kernel name whose implementations are raced
     (``ember.kernels.use(kernel=name)``); None where ember has one path (e.g. NumPy's GEMM).
     ``memory_bound``: an elementwise or reduction computation, whose forward's speed is its bytes
-    read and written per second (reported on cuda, next to the copy bandwidth)."""
+    read and written per second (reported on cuda, next to the copy bandwidth). ``cuda_variants``:
+    other ways ember runs the case on cuda, name -> build (a model step replayed from a CUDA graph)."""
     group: str
     shape: str
     make: Callable        # rng -> list of numpy arrays
@@ -27,6 +28,7 @@ class Case:
     kernel: Optional[str] = None
     modes: tuple = ("fwd", "fwd+bwd")
     memory_bound: bool = False
+    cuda_variants: dict = dataclasses.field(default_factory=dict)
 
     @property
     def key(self):

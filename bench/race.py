@@ -9,6 +9,7 @@ On cuda the inputs are made on the GPU and each library reads its own CUDA event
 of calls (timing.EventClock), since a GPU call returns before its kernels have run.
 """
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -102,11 +103,13 @@ def worker(library, suite, selection, quick, device="cpu"):
         print(json.dumps(dict(environment=environment)), flush=True)
     for case in cases:
         arrays = case.make(np.random.default_rng(0))
-        for name in ["torch"] if library == "torch" else implementations(case.kernel, device):
-            forced = name not in ("torch", "ember")  # a named implementation of the case's kernel
+        variants = case.cuda_variants if library == "ember" and device == "cuda" else {}
+        for name in ["torch"] if library == "torch" else implementations(case.kernel, device) + list(variants):
+            forced = name not in ("torch", "ember", *variants)  # a named implementation of the case's kernel
+            timed = dataclasses.replace(case, build=variants[name]) if name in variants else case
             try:
                 with lib.kernels.use(**{case.kernel: name}) if forced else contextlib.nullcontext():
-                    times, traffic = time_case(lib, case, arrays, quick, device, clock)
+                    times, traffic = time_case(lib, timed, arrays, quick, device, clock)
             except Exception as error:
                 if library == "torch":
                     raise

@@ -124,27 +124,38 @@ def _float_dtype(dtype):
     return dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
 
 
+def _filled(fill, shape, dtype, device, requires_grad):
+    """A tensor of ``shape`` and NumPy ``dtype`` made by ``fill(xp, shape, dtype)`` on ``device`` itself
+    (``xp.zeros``...): no copy from the host, which costs a transfer and which a CUDA-graph capture
+    refuses."""
+    dev = CPU if device is None else Device(device)
+    return Tensor(backend_for(dev).made_on(dev, lambda xp: fill(xp, shape, dtype)), requires_grad=requires_grad)
+
+
 def zeros(*size, dtype=None, device=None, requires_grad=False):
     """A tensor of zeros. Shape: size."""
-    return _finish(np.zeros(_size_arg(size), _float_dtype(dtype).numpy), None, device, requires_grad)
+    return _filled(lambda xp, *args: xp.zeros(*args), _size_arg(size), _float_dtype(dtype).numpy, device,
+                   requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
     """A tensor of ones. Shape: size."""
-    return _finish(np.ones(_size_arg(size), _float_dtype(dtype).numpy), None, device, requires_grad)
+    return _filled(lambda xp, *args: xp.ones(*args), _size_arg(size), _float_dtype(dtype).numpy, device,
+                   requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
     """An uninitialised tensor. Shape: size."""
-    return _finish(np.empty(_size_arg(size), _float_dtype(dtype).numpy), None, device, requires_grad)
+    return _filled(lambda xp, *args: xp.empty(*args), _size_arg(size), _float_dtype(dtype).numpy, device,
+                   requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     """A tensor filled with ``fill_value`` (dtype inferred from it, as PyTorch). Shape: size."""
     if dtype is None:
         dtype = dtypes.scalar_dtype(fill_value)
-    return _finish(np.full(_size_arg((size,)), fill_value, dtypes.to_dtype(dtype).numpy), None,
-                   device, requires_grad)
+    return _filled(lambda xp, shape, numpy_dtype: xp.full(shape, fill_value, numpy_dtype), _size_arg((size,)),
+                   dtypes.to_dtype(dtype).numpy, device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):

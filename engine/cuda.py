@@ -3,18 +3,20 @@ code as on the cpu, with CuPy as the array module (``device.array_module``) and 
 kernels. Importing this needs neither CuPy nor a GPU; using the device without them raises a clear
 error with the reason (``ember.cuda.is_available()`` tells beforehand).
 
-This module is ``ember.cuda``'s implementation: device queries, synchronisation and memory stats, as
-``torch.cuda``.
+This module is ``ember.cuda``'s implementation: device queries, synchronisation, memory stats and
+CUDA graphs (engine/cuda_graphs.py), as ``torch.cuda``.
 """
 import contextlib
 import functools
 
 from ..kernels.cuda import runtime
 from . import device as devices
+from .cuda_graphs import CUDAGraph, graph, graph_pool_handle, is_current_stream_capturing, make_graphed_step
 
 __all__ = ["is_available", "device_count", "current_device", "set_device", "device", "synchronize",
            "get_device_name", "get_device_capability", "memory_allocated", "max_memory_allocated",
-           "memory_reserved", "reset_peak_memory_stats", "empty_cache", "manual_seed", "manual_seed_all"]
+           "memory_reserved", "reset_peak_memory_stats", "empty_cache", "manual_seed", "manual_seed_all",
+           "CUDAGraph", "graph", "graph_pool_handle", "is_current_stream_capturing", "make_graphed_step"]
 
 
 class _CudaBackend:
@@ -39,6 +41,12 @@ class _CudaBackend:
             return array
         with cp.cuda.Device(index):
             return cp.array(array, copy=True) if isinstance(array, cp.ndarray) else cp.asarray(array)
+
+    @staticmethod
+    def made_on(dev, make):
+        cp = _initialised()
+        with cp.cuda.Device(_index(dev)):
+            return make(cp)
 
     @staticmethod
     def unavailable():

@@ -45,7 +45,8 @@ class device:
 
 CPU = device("cpu")
 
-# device type -> backend object with .xp (array module), .device_of(array), .to_device(array, device)
+# device type -> backend object with .xp (array module), .device_of(array), .to_device(array, device),
+# .made_on(device, make) (``make(xp)`` run with that device current: an array made there) and .unavailable()
 _backends = {}
 
 
@@ -60,6 +61,10 @@ class _NumpyBackend:
     def to_device(array, dev):
         # a device array copies itself to the host (CuPy refuses an implicit np.asarray)
         return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+
+    @staticmethod
+    def made_on(dev, make):
+        return make(np)
 
     @staticmethod
     def unavailable():

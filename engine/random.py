@@ -68,10 +68,18 @@ def default_generator_for(device):
     return generator
 
 
+def _capturing():
+    from ..kernels.cuda import runtime
+    return runtime.capturing()
+
+
 def random_source(generator=None, device=None):
     """The generator to draw arrays on ``device`` from: ``generator``'s (which must live there) or
     the device's default one."""
     device = CPU if device is None else Device(device)
+    if device.type == "cuda" and _capturing():
+        raise RuntimeError("random numbers cannot be drawn inside a CUDA-graph capture: every replay would "
+                           "repeat the same ones (dropout, bernoulli, rand...); keep them out of the captured step")
     if generator is None:
         return default_generator_for(device).source
     if generator.device.type != device.type:

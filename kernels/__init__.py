@@ -14,6 +14,13 @@ from . import cuda  # noqa: E402,F401  (registers the cuda implementations; load
 cpu_extension.check_required()
 
 
+def matmul(a, b):
+    """``a @ b`` of raw arrays (NumPy or CuPy; matrices in the last two dims, batch dims broadcast) by
+    the registry's matmul for their device: engine code multiplies arrays through this, so that on cuda
+    a CUDA-graph capture gets ember's GEMM instead of the cuBLAS call CuPy refuses there."""
+    return dispatch("matmul", a)(a, b)
+
+
 def set_num_threads(n):
     """Threads for ember's OpenMP kernels (NumPy's BLAS keeps its own pool)."""
     cpu_extension.load().set_num_threads(int(n))
@@ -27,5 +34,5 @@ def get_num_threads():
         return 1
 
 
-__all__ = ["available", "dispatch", "get_num_threads", "implementation", "names", "register",
+__all__ = ["available", "dispatch", "get_num_threads", "implementation", "matmul", "names", "register",
            "set_num_threads", "use"]

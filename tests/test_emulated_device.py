@@ -23,6 +23,7 @@ from cuda_emulator import build
 REASON = build.unavailable_reason() or (None if sys.platform.startswith("linux") else
                                         "the CUDA host emulator needs Linux (ucontext fibers, ELF symbols)")
 TEST_CUDA = pathlib.Path(__file__).parent / "test_cuda.py"
+TEST_GRAPHS = pathlib.Path(__file__).parent / "test_cuda_graphs.py"  # captured training steps
 
 # What the emulated run leaves out, by -k pattern, and why.
 EXCLUDED = {
@@ -46,10 +47,10 @@ def test_engine_runs_on_the_emulated_cuda_device(request, tmp_path_factory):
     selection = " or ".join(EXCLUDED)
     env = dict(os.environ, EMBER_EMULATE_CUDA="1", EMBER_EMULATOR_CACHE=str(folder))
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--tb=short",
-                           str(TEST_CUDA), "-k", f"not ({selection})"], cwd=TEST_CUDA.parent.parent, env=env,
-                          capture_output=True, text=True, timeout=900)
+                           str(TEST_CUDA), str(TEST_GRAPHS), "-k", f"not ({selection})"],
+                          cwd=TEST_CUDA.parent.parent, env=env, capture_output=True, text=True, timeout=900)
     report = done.stdout[-12000:] + done.stderr[-3000:]
-    assert done.returncode == 0, f"tests/test_cuda.py on the emulated device failed:\n{report}"
+    assert done.returncode == 0, f"tests/test_cuda.py and test_cuda_graphs.py on the emulated device failed:\n{report}"
     assert "needs a CUDA GPU" not in done.stdout, f"the emulated device was not installed:\n{report}"
     passed = re.search(r"(\d+) passed", done.stdout)
     assert passed and int(passed.group(1)) >= MIN_PASSED, f"too few tests ran on the emulated device:\n{report}"

@@ -2,8 +2,9 @@
 its square."""
 from .. import kernels
 from ..engine import Tensor, no_grad
+from ..engine.cuda_graphs import is_current_stream_capturing
 from ..engine.device import array_module
-from .optimizer import Optimizer, _check_non_negative, _grads, _increment, _step_counter
+from .optimizer import Optimizer, _check_capture, _check_non_negative, _grads, _group_scalar, _increment, _step_counter
 
 __all__ = ["Adam", "AdamW"]
 
@@ -32,7 +33,9 @@ class Adam(Optimizer):
         maximize (bool): maximize the objective instead of minimizing it (default: False).
         decoupled_weight_decay (bool): AdamW's decay of the weights instead of an L2 term in the
             gradient (default: False).
-        foreach, capturable, fused: accepted for PyTorch compatibility; ember has one implementation.
+        capturable (bool): keep the step count on the parameter's GPU, so that a CUDA graph can hold
+            the step (``ember.cuda.graph``); needed there, as in PyTorch (default: False).
+        foreach, fused: accepted for PyTorch compatibility; ember has one implementation.
         differentiable: only False is supported.
 
     The state of each parameter is ``{"step", "exp_avg", "exp_avg_sq"}`` (and ``"max_exp_avg_sq"``
@@ -63,7 +66,9 @@ class Adam(Optimizer):
             beta1, beta2 = group["betas"]
             lr, eps, weight_decay, amsgrad = group["lr"], group["eps"], group["weight_decay"], group["amsgrad"]
             maximize, decoupled = group["maximize"], group["decoupled_weight_decay"]
-            for p, grad in _grads(group):
+            grads = _grads(group)
+            _check_capture(self, group, any(len(self.state[p]) == 0 for p, _ in grads), live=("lr", "betas"))
+            for p, grad in grads:
                 param = p._data
                 xp = array_module(param)
                 state = self.state[p]
@@ -73,13 +78,32 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = Tensor(xp.zeros_like(param))
                     if amsgrad:
                         state["max_exp_avg_sq"] = Tensor(xp.zeros_like(param))
-                step = _increment(state["step"])
+                step = _next_step(state, group["capturable"], p)
+                if not isinstance(step, float):  # counted on the device: lr and betas may live there too
+                    lr = _group_scalar(group, "lr", "float64")
+                    beta1, beta2 = (_group_scalar(group, "betas", "float64", i) for i in (0, 1))
                 max_exp_avg_sq = state["max_exp_avg_sq"]._data if amsgrad else None
                 kernels.dispatch("adam_step", param)(
                     param, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data, max_exp_avg_sq, lr, beta1,
                     beta2, eps, weight_decay, decoupled, maximize, step)
                 p._version[0] += 1
         return loss
+
+
+def _next_step(state, capturable, param):
+    """The parameter's step count plus one, stored back: a Python float, or with ``capturable`` on a
+    GPU a 0-d device array, counted on the device, that the update reads there (a CUDA-graph replay then
+    advances it; a count on the host would stay what it was at the capture)."""
+    if not (capturable and param.device.type == "cuda"):
+        if is_current_stream_capturing():
+            raise RuntimeError("Adam.step: a CUDA-graph capture needs the step count on the GPU: build the "
+                               "optimizer with capturable=True")
+        return _increment(state["step"])
+    count = state["step"]
+    if count.device != param.device:  # a fresh or loaded count starts on the host: moved once
+        count = state["step"] = count.to(param.device)
+    count._data += 1
+    return count._data
 
 
 class AdamW(Adam):

@@ -356,8 +356,43 @@ def _step_counter(value=0.0):
     return Tensor(np.array(value, dtype))
 
 
+def _check_capture(optimizer, group, creating_state, live=("lr",)):
+    """While a CUDA graph is captured (``ember.cuda.graph``): refuse to create a parameter's state,
+    which every replay would create afresh (zeroed moments, a momentum restarted), and note the
+    group's options, which the graph holds as numbers, so that a replay after a change raises instead
+    of using the old ones; the options in ``live`` the kernels read from the device (``_group_scalar``),
+    so a scheduler may change them."""
+    from ..engine import cuda_graphs
+    if not cuda_graphs.is_current_stream_capturing():
+        return
+    name = type(optimizer).__name__
+    if creating_state:
+        raise RuntimeError(f"{name}.step: a parameter has no optimizer state yet, and state made inside a CUDA-graph "
+                           f"capture would be made again at every replay; take a step before capturing "
+                           f"(make_graphed_step's warm-up does)")
+    for key, value in group.items():
+        if key != "params" and key not in live:
+            cuda_graphs.bake(f"{name}'s {key!r}", functools.partial(group.get, key), deepcopy(value))
+
+
+def _group_scalar(group, key, dtype, index=None):
+    """``group[key]`` (or ``group[key][index]``, e.g. one of Adam's betas) as a kernel takes it: the
+    number, or inside a CUDA-graph capture a 0-d device array of ``dtype`` that every replay sets to the
+    group's value then (schedulers change the learning rate and the momentum)."""
+    from ..engine import cuda_graphs
+
+    def read():
+        return group[key] if index is None else group[key][index]
+    return cuda_graphs.graph_scalar((id(group), key, index, str(dtype)), read, dtype)
+
+
 def _increment(step):
-    """Add one to a step tensor in place and return the new count as a Python float."""
+    """Add one to a step tensor in place and return the new count as a Python float. The count lives
+    on the host, where a CUDA-graph replay cannot advance it: refused inside a capture."""
+    from ..engine import cuda_graphs
+    if cuda_graphs.is_current_stream_capturing():
+        raise RuntimeError("this optimizer counts its steps on the host, which a CUDA-graph replay cannot advance; "
+                           "SGD and Adam/AdamW(capturable=True) can be captured")
     step._data += 1
     return float(step._data)
 

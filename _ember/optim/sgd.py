@@ -2,7 +2,7 @@
 from .. import kernels
 from ..engine import Tensor, no_grad
 from ..engine.device import array_module
-from .optimizer import Optimizer, _check_non_negative, _grads
+from .optimizer import Optimizer, _check_capture, _check_non_negative, _grads, _group_scalar
 
 __all__ = ["SGD"]
 
@@ -47,9 +47,12 @@ class SGD(Optimizer):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._evaluate(closure)
         for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            momentum, dampening = group["momentum"], group["dampening"]
             weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-            for p, grad in _grads(group):
+            grads = _grads(group)
+            _check_capture(self, group, momentum != 0 and any("momentum_buffer" not in self.state[p] for p, _ in grads),
+                           live=("lr", "momentum"))
+            for p, grad in grads:
                 param = p._data
                 buffer, first = None, False
                 if momentum != 0:
@@ -58,7 +61,8 @@ class SGD(Optimizer):
                     if first:
                         state["momentum_buffer"] = Tensor(array_module(param).empty_like(param))
                     buffer = state["momentum_buffer"]._data
-                kernels.dispatch("sgd_step", param)(param, grad, buffer, lr, momentum, dampening, weight_decay,
-                                                    nesterov, maximize, first)
+                kernels.dispatch("sgd_step", param)(
+                    param, grad, buffer, _group_scalar(group, "lr", param.dtype),
+                    _group_scalar(group, "momentum", param.dtype), dampening, weight_decay, nesterov, maximize, first)
                 p._version[0] += 1
         return loss

@@ -52,7 +52,8 @@ def _causal_bias(xp, length, source_length, dtype):
 def _bias_from_bool(mask, allowed, dtype):
     """A bool mask as an additive bias: 0 where ``mask == allowed``, -inf elsewhere."""
     xp = array_module(mask._data)
-    return Tensor(xp.where(mask._data == allowed, xp.asarray(0, dtype), xp.asarray(-np.inf, dtype)))
+    # 0-d arrays filled on the device: no copy from the host, which a CUDA-graph capture refuses
+    return Tensor(xp.where(mask._data == allowed, xp.zeros((), dtype), xp.full((), -np.inf, dtype)))
 
 
 def _repeat_heads(x, heads):

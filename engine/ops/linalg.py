@@ -11,6 +11,7 @@ import string
 
 import numpy as np
 
+from ... import kernels
 from ..device import array_module
 from ..function import Function
 from ..tensor import Tensor
@@ -63,7 +64,7 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return array_module(a).matmul(a, b)
+        return kernels.dispatch("matmul", a)(a, b)
 
     @staticmethod
     def backward(ctx, grad):

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from ...kernels.cuda import runtime
 from ..device import array_module
 from ..function import Function
 from ..grad_mode import is_grad_enabled
@@ -179,6 +180,8 @@ def _checked_targets(op, t, classes, ignore_index, input, target):
     outside [0, classes) raises, as in PyTorch."""
     xp = array_module(t._data)
     safe = xp.where(t._data != ignore_index, t._data, 0).astype(np.int64)
+    if runtime.capturing():  # the check reads the targets on the host; the kernel's loss is NaN instead
+        return safe
     out_of_range = (safe < 0) | (safe >= classes)
     if out_of_range.any():
         raise IndexError(f"{op}: Target {int(safe[out_of_range].ravel()[0])} is out of bounds. "
@@ -212,8 +215,7 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad):
         x, = ctx.saved_tensors
-        # a total of 0 leaves no row a gradient anyway (all ignored, or all weights 0)
-        divisor = ctx.total if ctx.reduction == "mean" and ctx.total else 1
+        divisor = _divisor(ctx.total) if ctx.reduction == "mean" else 1
         if is_grad_enabled():  # create_graph: Tensor ops, so this gradient is differentiable too
             kept = ctx.target != ctx.ignore_index
             row_weights = kept.astype(x._data.dtype) if ctx.row_weights is None else ctx.row_weights
@@ -221,7 +223,7 @@ class CrossEntropy(Function):
             onehot = xp.zeros(x.shape, x._data.dtype)
             xp.put_along_axis(onehot, xp.where(kept, ctx.target, 0)[:, None], 1, axis=1)
             # d loss_n / d x_n = softmax(x_n) - onehot(target_n), scaled by the row's weight
-            row_grad = (grad / divisor * Tensor(row_weights)).reshape(-1, 1)
+            row_grad = (grad / _as_operand(divisor) * Tensor(row_weights)).reshape(-1, 1)
             return (x.softmax(1) - Tensor(onehot)) * row_grad, None, None, None, None, None
         row_grad = array_module(grad._data).asarray(grad._data / divisor)  # NumPy: 0-d / number is a scalar
         if ctx.row_weights is not None:
@@ -231,12 +233,29 @@ class CrossEntropy(Function):
         return Tensor(grad_x), None, None, None, None, None
 
 
-def _kept_count(t, classes, ignore_index, input, target):
+def _divisor(total):
+    """What the 'mean' gradient divides by: ``total``, or 1 where it is 0 (all rows ignored, or all
+    weights 0: no row has a gradient then anyway). A device array stays one (a CUDA-graph capture
+    keeps the count on the GPU)."""
+    if isinstance(total, (int, float)):
+        return total or 1
+    return array_module(total).where(total == 0, total.dtype.type(1), total)
+
+
+def _as_operand(value):
+    return value if isinstance(value, (int, float)) else Tensor(value)
+
+
+def _kept_count(t, classes, ignore_index, input, target, dtype):
     """How many of the class indices ``t`` are not ``ignore_index``; an index outside
-    [0, classes) raises, as in PyTorch. The usual batch (all in range) costs two reductions."""
+    [0, classes) raises, as in PyTorch. The usual batch (all in range) costs two reductions. While a
+    CUDA graph is captured, the count stays on the device (a 0-d array of ``dtype``) and nothing is
+    checked (a target out of range gives a NaN loss): both would read the targets on the host."""
     data = t._data
     if data.size == 0:
         return 0
+    if runtime.capturing():
+        return (data != ignore_index).sum().astype(dtype)
     low, high = data.min(), data.max()
     if 0 <= low and high < classes:
         return data.size - (int((data == ignore_index).sum()) if low <= ignore_index <= high else 0)
@@ -251,12 +270,12 @@ def _fused_cross_entropy(input, target, weight, ignore_index, reduction):
     classes = x.shape[1]
     indices = t._data.astype(np.int64, copy=False)
     if weight is None:
-        row_weights, total = None, _kept_count(t, classes, ignore_index, input, target)
+        row_weights, total = None, _kept_count(t, classes, ignore_index, input, target, x._data.dtype)
     else:
         class_weights = _class_weights("cross_entropy", weight, classes, x._data.dtype)
         safe = _checked_targets("cross_entropy", t, classes, ignore_index, input, target)
         row_weights = class_weights[safe] * (indices != ignore_index)
-        total = float(row_weights.sum())
+        total = row_weights.sum() if runtime.capturing() else float(row_weights.sum())
     return CrossEntropy.apply(x, indices, ignore_index, row_weights, total, reduction)
 
 

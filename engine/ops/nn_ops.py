@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ... import kernels
+from ...kernels.cuda import runtime
 from ..device import array_module
 from ..function import Function
 from ..grad_mode import is_grad_enabled
@@ -121,12 +122,11 @@ class Linear(Function):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.vector_bias = bias is not None and bias.ndim == 1
-        xp = array_module(x)
         if x.ndim > 2 and weight.ndim == 2:
             # one 2-D GEMM over all leading dims is 2-3x faster in NumPy than a batched matmul
-            out = xp.matmul(x.reshape(-1, x.shape[-1]), weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
+            out = kernels.matmul(x.reshape(-1, x.shape[-1]), weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         else:
-            out = xp.matmul(x, weight.T)
+            out = kernels.matmul(x, weight.T)
         if bias is None:
             return out
         if bias.dtype == out.dtype:  # the product is a fresh array: add in place, saving a pass
@@ -157,8 +157,8 @@ def _linear_gradients(x, weight, grad, needs, vector_bias):
     records: x (*, in), weight (out, in), grad (*, out). A bias of another shape than (out,) gets
     grad itself, which the engine sums to the bias's shape."""
     rows_grad = grad.reshape(-1, grad.shape[-1])
-    grad_x = Tensor((rows_grad @ weight).reshape(x.shape)) if needs[0] else None
-    grad_weight = Tensor(rows_grad.T @ x.reshape(-1, x.shape[-1])) if needs[1] else None
+    grad_x = Tensor(kernels.matmul(rows_grad, weight).reshape(x.shape)) if needs[0] else None
+    grad_weight = Tensor(kernels.matmul(rows_grad.T, x.reshape(-1, x.shape[-1]))) if needs[1] else None
     grad_bias = None if not needs[2] else Tensor(rows_grad.sum(0)) if vector_bias else Tensor(grad)
     return grad_x, grad_weight, grad_bias
 
@@ -299,6 +299,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise NotImplementedError("embedding: sparse gradients are not supported by ember (sparse=True)")
     rows = weight.shape[0]
     indices = input._data
+    if runtime.capturing():  # the range check below reads the indices on the host, which a capture cannot
+        return _embedding_in_capture(weight, indices, padding_idx, max_norm, scale_grad_by_freq, shapes)
     if indices.size and (indices.min() < 0 or indices.max() >= rows):
         bad = indices[(indices < 0) | (indices >= rows)].ravel()[0]
         raise IndexError(f"embedding: index out of range in self (index {int(bad)} with "
@@ -316,6 +318,20 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         row_scale = xp.ones(rows, dtype=weight._data.dtype)
         row_scale /= xp.maximum(xp.bincount(indices.ravel(), minlength=rows), 1)
     return GatherRows.apply(weight, indices.astype(np.int64, copy=False), padding_idx, row_scale)
+
+
+def _embedding_in_capture(weight, indices, padding_idx, max_norm, scale_grad_by_freq, shapes):
+    """``embedding`` inside a CUDA-graph capture: an index out of range gives a row of NaN rather than an
+    error; max_norm and scale_grad_by_freq, which need data-dependent shapes, are refused."""
+    if max_norm is not None or scale_grad_by_freq:
+        raise RuntimeError(f"embedding: max_norm and scale_grad_by_freq cannot be captured in a CUDA graph {shapes}")
+    rows = weight.shape[0]
+    if padding_idx is not None:
+        padding_idx %= rows
+    xp = array_module(indices)
+    valid = (indices >= 0) & (indices < rows)
+    looked_up = GatherRows.apply(weight, xp.where(valid, indices, 0).astype(np.int64), padding_idx, None)
+    return where(Tensor(valid[..., None]), looked_up, float("nan"))
 
 
 # ---- normalize, cosine_similarity ----------------------------------------------------------------

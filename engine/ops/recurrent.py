@@ -48,7 +48,7 @@ def _as_tensors(grads):
 
 def _weight_gradient(grad_gates, inputs):
     """sum over steps and rows of grad_gates^T inputs, for (T, N, G) and (T, N, H): one product."""
-    return grad_gates.reshape(-1, grad_gates.shape[-1]).T @ inputs.reshape(-1, inputs.shape[-1])
+    return kernels.matmul(grad_gates.reshape(-1, grad_gates.shape[-1]).T, inputs.reshape(-1, inputs.shape[-1]))
 
 
 # ---- LSTM ----------------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def _lstm_step_tensor_gradients(needs, grad, projected, hc, weight):
 
 def _lstm_step_forward(projected, hc, weight_hh, cell_forward):
     """(hc', acts, tanh_c) of one step on arrays, ``cell_forward`` the lstm_cell_forward kernel."""
-    gates = hc[0] @ weight_hh.T
+    gates = kernels.matmul(hc[0], weight_hh.T)
     gates += projected
     return cell_forward(gates, hc[1])
 
@@ -107,10 +107,10 @@ class LSTMStep(Function):
         grad_hc = None
         if needs[1]:
             grad_hc = np.empty_like(hc)
-            np.matmul(grad_gates, weight, out=grad_hc[0])
+            grad_hc[0] = kernels.matmul(grad_gates, weight)
             grad_hc[1] = grad_c
         return _as_tensors((grad_gates if needs[0] else None, grad_hc,
-                            grad_gates.T @ hc[0] if needs[2] else None))
+                            kernels.matmul(grad_gates.T, hc[0]) if needs[2] else None))
 
 
 def _time_order(length, reverse):
@@ -163,7 +163,7 @@ class LSTMLayer(Function):
         for k in range(len(steps) - 1, -1, -1):
             t = steps[k]
             grad_gates[t], grad_c = backward_step(grad_h, grad_c, ctx.acts[t], ctx.tanh_c[t], previous_c[t])
-            grad_h = grad_gates[t] @ weight
+            grad_h = kernels.matmul(grad_gates[t], weight)
             if k:
                 grad_h += grad[steps[k - 1], 0]
                 grad_c += grad[steps[k - 1], 1]
@@ -211,7 +211,7 @@ def _gru_step_tensor_gradients(needs, grad, projected, h, weight, bias):
 
 
 def _gru_hidden_gates(h, weight_hh, bias_hh):
-    hidden_gates = h @ weight_hh.T
+    hidden_gates = kernels.matmul(h, weight_hh.T)
     if bias_hh is not None:
         hidden_gates += bias_hh
     return hidden_gates
@@ -244,9 +244,9 @@ class GRUStep(Function):
         grad_projected, grad_hidden, grad_h = _kernel("gru_cell_backward", h)(
             grad._data, ctx.acts, ctx.hidden_gates, h)
         if needs[1]:
-            grad_h += grad_hidden @ weight._data
+            grad_h += kernels.matmul(grad_hidden, weight._data)
         return _as_tensors((grad_projected if needs[0] else None, grad_h if needs[1] else None,
-                            grad_hidden.T @ h if needs[2] else None,
+                            kernels.matmul(grad_hidden.T, h) if needs[2] else None,
                             grad_hidden.sum(0) if needs[3] else None))
 
 

@@ -1,6 +1,7 @@
 """The CUDA convolution through CuPy: im2col and col2im kernels (conv.cu) around cuBLAS GEMMs
 (``cupy.matmul``), for the conv2d_* ops with the signatures of the NumPy references in kernels/conv.py.
-CuPy 14 has no cuDNN: this is ember's GPU convolution.
+CuPy 14 has no cuDNN: this is ember's GPU convolution. The GEMMs go through ``gemm.matmul``, which
+uses ember's own GEMM while a CUDA graph is captured.
 
 Layouts of the columns. The forward and the gradient in x keep each sample's columns together,
 (N, C * kh * kw, Ho * Wo): their GEMMs are then one cuBLAS call batched over samples and groups that
@@ -19,7 +20,7 @@ from typing import NamedTuple
 
 from ..conv import output_size
 from ..registry import register
-from . import runtime
+from . import gemm, runtime
 
 _INSTANTIATIONS = runtime.instantiations("conv2d_im2col", "conv2d_col2im")
 _CHUNK_ELEMENTS = 2**27  # 512 MiB of float32: typical training batches fit in one chunk (not tuned on a GPU)
@@ -111,7 +112,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
         m = part.stop - part.start
         columns = x[part].reshape(m, channels, positions) if window.reads_input_as_is() else _columns(x[part], window)
         # (g, O/g, K) @ (m, g, K, L) -> (m, g, O/g, L): out's chunk itself
-        cp.matmul(grouped, columns.reshape(m, groups, -1, positions), out=out[part].reshape(m, groups, -1, positions))
+        gemm.matmul(grouped, columns.reshape(m, groups, -1, positions), out=out[part].reshape(m, groups, -1, positions))
     if bias is not None:
         out += bias.reshape(-1, 1, 1)
     return out
@@ -133,9 +134,9 @@ def conv2d_backward_input(grad, weight, input_size, stride, padding, dilation, g
         m = part.stop - part.start
         g = grad[part].reshape(m, groups, out_channels // groups, positions)
         if window.reads_input_as_is():  # the columns are x's gradient
-            cp.matmul(weight_t, g, out=out[part].reshape(m, groups, -1, positions))
+            gemm.matmul(weight_t, g, out=out[part].reshape(m, groups, -1, positions))
         else:  # columns (m, g, C/g * kh * kw, L), i.e. (m, C * kh * kw, L)
-            _col2im(cp.matmul(weight_t, g), out[part], window)
+            _col2im(gemm.matmul(weight_t, g), out[part], window)
     return out
 
 
@@ -154,7 +155,7 @@ def conv2d_backward_weight(x, grad, kernel_size, stride, padding, dilation, grou
         columns = _columns(x[part], window, samples_outer=False).reshape(groups, per_group, m * positions)
         # grad (m, O, L) -> (g, m * L, O/g): the inner dim in the columns' order, (sample, position)
         grad_rows = cp.ascontiguousarray(grad[part].reshape(m, groups, out_per_group, positions).transpose(1, 0, 3, 2))
-        total += cp.matmul(columns, grad_rows.reshape(groups, m * positions, out_per_group))
+        total += gemm.matmul(columns, grad_rows.reshape(groups, m * positions, out_per_group))
     return cp.ascontiguousarray(total.transpose(0, 2, 1)).reshape(out_channels, channels // groups, *kernel_size)
 
 

@@ -8,11 +8,8 @@ capture of that stream records it.
 Importing this module loads neither CuPy nor the extension.
 """
 import functools
-import math
 
-import numpy as np
-
-from . import runtime
+from . import gemm, runtime
 
 
 @functools.cache
@@ -40,50 +37,14 @@ def _stream(cp):
     return cp.cuda.get_current_stream().ptr
 
 
-def _float_operands(op, *arrays):
-    """The dtype the launchers take (float32 or float64), shared by ``arrays``; TypeError otherwise."""
-    dtype = arrays[0].dtype
-    if any(array.dtype != dtype for array in arrays):
-        raise TypeError(f"{op}: expected operands of one dtype, got {', '.join(str(a.dtype) for a in arrays)}")
-    if dtype.name not in ("float32", "float64"):
-        raise TypeError(f"{op}: the C++/CUDA kernel takes float32 or float64, not {dtype}")
-    return dtype
-
-
-def _batch_of_matrices(cp, x, batch):
-    """``x`` (*, rows, cols) as C-contiguous matrices for the batch shape ``batch``, and the elements from
-    one matrix to the next: 0 when one matrix serves the whole batch (broadcast without a copy)."""
-    if math.prod(x.shape[:-2]) == 1:
-        return cp.ascontiguousarray(x.reshape(x.shape[-2:])), 0
-    if x.shape[:-2] != batch:  # broadcast along some batch dims only: copy the batch out
-        x = cp.broadcast_to(x, batch + x.shape[-2:])
-    return cp.ascontiguousarray(x), x.shape[-2] * x.shape[-1]
-
-
 def matmul(a, b):
     """``a @ b`` by the tiled GEMM of kernels/cuda/gemm.cu, as ``kernels.linalg.matmul``: matrices in the
     last two dims, batch dims broadcast. a (*a, M, K), b (*b, K, N) float32 or float64 CuPy arrays
     -> (*broadcast(a, b), M, N)."""
     cp = runtime.cupy()
-    if a.ndim < 2 or b.ndim < 2:
-        raise ValueError(f"matmul: expected operands of at least 2 dims, got shapes {a.shape} and {b.shape}")
-    dtype = _float_operands("matmul", a, b)
-    (m, k), n = a.shape[-2:], b.shape[-1]
-    if b.shape[-2] != k:
-        raise ValueError(f"matmul: {a.shape} @ {b.shape}: inner dimensions {k} and {b.shape[-2]} differ")
-    try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: {a.shape} @ {b.shape}: batch dimensions {a.shape[:-2]} and "
-                         f"{b.shape[:-2]} do not broadcast") from None
-    out = cp.empty(batch + (m, n), dtype)
+    out, a, b, count, m, n, k, stride_a, stride_b = gemm.gemm_operands(a, b)
     if out.size == 0:
         return out
-    a, stride_a = _batch_of_matrices(cp, a, batch)
-    b, stride_b = _batch_of_matrices(cp, b, batch)
-    count = math.prod(batch)
-    if stride_b == 0 and stride_a != 0:  # one b for the batch: a (count, M, K) is one (count * M, K) matrix
-        m, count = m * count, 1
-    extension().gemm(dtype.name, a.data.ptr, b.data.ptr, out.data.ptr, count, m, n, k, stride_a, stride_b,
+    extension().gemm(out.dtype.name, a.data.ptr, b.data.ptr, out.data.ptr, count, m, n, k, stride_a, stride_b,
                      _stream(cp))
     return out

@@ -31,6 +31,20 @@ def _adam_operation(amsgrad):
 
 _ADAM_INPUTS = ("T grad, T shrink, T sign, T weight_decay, bool l2, T w1, bool small_weight, T beta2, T w2, "
                  "T step_size, T correction2, T eps")
+# Adam(capturable=True): the step count, and in a CUDA graph the learning rate and the betas, are 0-d
+# device arrays, and what depends on them is worked out in the kernel, in double and then rounded to T
+# as the host does, so that a replay recomputes it. Every thread reads the same few values: broadcast
+# loads.
+_ADAM_CAPTURABLE_INPUTS = ("T grad, float64 decoupled_decay, T sign, T weight_decay, bool l2, float64 step, "
+                           "float64 lr, float64 beta1_64, float64 beta2_64, T eps")
+_ADAM_CORRECTIONS = """
+    const T shrink = T(1.0 - lr * decoupled_decay);
+    const T w1 = T(1.0 - beta1_64);
+    const bool small_weight = fabs((double)w1) < 0.5;
+    const T beta2 = T(beta2_64);
+    const T w2 = T(1.0 - beta2_64);
+    const T step_size = T(lr / (1.0 - pow(beta1_64, step)));
+    const T correction2 = T(sqrt(1.0 - pow(beta2_64, step)));"""
 
 # kernel name -> (input parameters, output parameters, operation), as cupy.ElementwiseKernel takes them
 KERNELS = {
@@ -47,6 +61,10 @@ KERNELS = {
     "ember_adam_step": (_ADAM_INPUTS, "T param, T exp_avg, T exp_avg_sq", _adam_operation(False)),
     "ember_adam_step_amsgrad": (_ADAM_INPUTS, "T param, T exp_avg, T exp_avg_sq, T max_sq",
                                 _adam_operation(True)),
+    "ember_adam_step_capturable": (_ADAM_CAPTURABLE_INPUTS, "T param, T exp_avg, T exp_avg_sq",
+                                   _ADAM_CORRECTIONS + _adam_operation(False)),
+    "ember_adam_step_amsgrad_capturable": (_ADAM_CAPTURABLE_INPUTS, "T param, T exp_avg, T exp_avg_sq, T max_sq",
+                                           _ADAM_CORRECTIONS + _adam_operation(True)),
 }
 
 
@@ -61,7 +79,7 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay
     ``momentum_buffer`` (same shape, or None when momentum is 0) is overwritten when ``first``."""
     scalars = (lr, weight_decay, weight_decay != 0, -1.0 if maximize else 1.0)
     grad = grad.astype(param.dtype, copy=False)
-    if momentum != 0:
+    if momentum_buffer is not None:  # not momentum != 0: in a CUDA graph momentum is a device array
         _kernel("ember_sgd_step_momentum")(grad, *scalars, momentum, 1 - dampening, bool(nesterov),
                                            bool(first), param, momentum_buffer)
     else:
@@ -70,16 +88,23 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
               decoupled, maximize, step):
-    """One Adam update of ``param`` (cupy, any shape) at step number ``step`` (1 for the first), with
-    its moment estimates ``exp_avg``, ``exp_avg_sq`` and, for AMSGrad, ``max_exp_avg_sq`` (else
-    None), all of param's shape and updated in place."""
-    weight = param.dtype.type(1 - beta1)  # lerp_'s form is chosen on the rounded weight
-    shrink = 1 - lr * weight_decay if decoupled and weight_decay != 0 else 1.0  # x * 1 is exact
-    scalars = (shrink, -1.0 if maximize else 1.0, weight_decay, weight_decay != 0 and not decoupled,
-               1 - beta1, bool(abs(weight) < 0.5), beta2, 1 - beta2, lr / (1 - beta1 ** step),
-               (1 - beta2 ** step) ** 0.5, eps)
-    states = (param, exp_avg, exp_avg_sq) + (() if max_exp_avg_sq is None else (max_exp_avg_sq,))
+    """One Adam update of ``param`` (cupy, any shape) at step number ``step`` (1 for the first: a
+    number, or a 0-d device array with Adam(capturable=True), when ``lr`` may be one too), with its
+    moment estimates ``exp_avg``,
+    ``exp_avg_sq`` and, for AMSGrad, ``max_exp_avg_sq`` (else None), all of param's shape and
+    updated in place."""
     name = "ember_adam_step" if max_exp_avg_sq is None else "ember_adam_step_amsgrad"
+    signs = (-1.0 if maximize else 1.0, weight_decay, weight_decay != 0 and not decoupled)
+    if isinstance(step, (int, float)):
+        weight = param.dtype.type(1 - beta1)  # lerp_'s form is chosen on the rounded weight
+        shrink = 1 - lr * weight_decay if decoupled and weight_decay != 0 else 1.0  # x * 1 is exact
+        scalars = (shrink, *signs, 1 - beta1, bool(abs(weight) < 0.5), beta2, 1 - beta2,
+                   lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5, eps)
+    else:  # the count on the device; lr and the betas numbers or (in a CUDA graph) 0-d float64 arrays
+        scalars = (weight_decay if decoupled else 0.0, *signs, step.astype("float64", copy=False), lr, beta1,
+                   beta2, eps)
+        name += "_capturable"
+    states = (param, exp_avg, exp_avg_sq) + (() if max_exp_avg_sq is None else (max_exp_avg_sq,))
     _kernel(name)(grad.astype(param.dtype, copy=False), *scalars, *states)
 
 

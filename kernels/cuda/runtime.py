@@ -97,6 +97,19 @@ def blocks(n, block=BLOCK):
 INT32_MAX = 2**31 - 1
 
 
+_capturing = [False]  # set by ember.cuda.graph (engine/cuda_graphs.py) around a capture
+
+
+def capturing():
+    """Whether ember is capturing a CUDA graph now: kernels then avoid what a capture cannot hold
+    (cuBLAS, host synchronisation)."""
+    return _capturing[0]
+
+
+def set_capturing(flag):
+    _capturing[0] = bool(flag)
+
+
 def launch(family, instantiations, kernel_name, count, *args):
     """Run ``kernel_name`` of ``kernels/cuda/<family>.cu``, instantiated for the dtype of ``args[0]``, on
     ``count`` threads in 1-d blocks of BLOCK. ``args``: CuPy arrays (the floating ones all of that

@@ -2,8 +2,9 @@
 CuPy glue of kernels/cuda/ through a NumPy-backed fake of CuPy (fake_cupy.py). A RawModule's source,
 kernels/cuda/<family>.cu, builds behind a shim of CUDA's builtins (shim.h) into a library per family
 (build.py) whose launches a scheduler of fiber threads runs (emulator.cpp, raw_kernels.py); an
-ElementwiseKernel's or ReductionKernel's operation becomes a host loop (elementwise.py).
-tests/test_cuda_emulator.py says what this proves and what it cannot.
+ElementwiseKernel's or ReductionKernel's operation becomes a host loop (elementwise.py). Streams and
+CUDA-graph capture are emulated too (capture.py). tests/test_cuda_emulator.py says what this proves and
+what it cannot; tests/test_capture_emulation.py checks the capture.
 """
 import importlib
 import os
@@ -12,7 +13,7 @@ import pkgutil
 import ember.kernels.cuda
 from ember.kernels.cuda import runtime
 
-from . import elementwise, fake_cupy, raw_kernels
+from . import capture, elementwise, fake_cupy, raw_kernels
 
 # tests/conftest.py makes the emulator the cuda device of the whole session under this variable
 EMULATING_DEVICE = os.environ.get("EMBER_EMULATE_CUDA") == "1"
@@ -39,9 +40,11 @@ def _route_kernels(monkeypatch, cache_dir):
 def install(monkeypatch, cache_dir):
     """Routes the CUDA glue to the emulator for one test: ``runtime.cupy()`` returns ``fake_cupy`` and
     ``runtime.raw_module(family, names)`` an emulated module; kernels are built into ``cache_dir`` on
-    first use. The launches' schedules restart, so that a test runs the same way alone or among others."""
+    first use. The launches' schedules restart, and no capture an earlier test left open remains, so that
+    a test runs the same way alone or among others."""
     clear_glue_caches()
     raw_kernels.restart_schedules()
+    capture.reset()
     monkeypatch.setattr(runtime, "cupy", lambda: fake_cupy)
     _route_kernels(monkeypatch, cache_dir)
 

@@ -19,7 +19,7 @@ import pathlib
 
 import numpy as np
 
-from . import build, fake_cupy
+from . import build, capture, fake_cupy
 
 _C_TYPES = {np.dtype(np.bool_): "bool", np.dtype(np.int32): "int", np.dtype(np.int64): "long long",
             np.dtype(np.uint32): "unsigned int", np.dtype(np.uint64): "unsigned long long",
@@ -215,6 +215,7 @@ class ElementwiseKernel:
         self.in_params, self.out_params = _parameters(in_params, True), _parameters(out_params, False)
         self.no_return, self.return_tuple = no_return, return_tuple
 
+    @capture.recorded
     def __call__(self, *args, size=None, block_size=None, stream=None):
         nin, nout = len(self.in_params), len(self.out_params)
         if len(args) not in (nin, nin + nout) or size is not None:
@@ -261,6 +262,7 @@ class ReductionKernel:
         self.name, self.map_expr, self.reduce_expr, self.post_map_expr = name, map_expr, reduce_expr, post_map_expr
         self.identity, self.reduce_type = identity, reduce_type
 
+    @capture.recorded
     def __call__(self, *args, out=None, axis=None, keepdims=False, stream=None):
         if out is not None or axis is not None or keepdims:
             raise NotImplementedError(f"{self.name}: the emulator reduces over every element into a new array")

@@ -15,12 +15,18 @@ fine; index arrays and values assigned through advanced indexing may be NumPy's,
 reductions and every other function return 0-d device arrays where NumPy returns scalars; NumPy's
 functions applied to device arrays dispatch here (``__array_ufunc__``, ``__array_function__``), as
 CuPy's do. Names and keywords CuPy lacks raise as in CuPy (cupy_rules.py).
+
+Every device operation is ``capture.recorded``, for CUDA-graph capture (capture.py): during one it runs
+and leaves a step for the graph, or raises as CuPy does where CuPy cannot capture it (synchronisations,
+copies between host and device, cuBLAS, cuRAND: ``capture.refuse`` and the ``refuse_when`` checks).
 """
+import functools
 import types
+import weakref
 
 import numpy as np
 
-from . import cupy_rules, fake_cuda
+from . import capture, cupy_rules, fake_cuda
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
@@ -28,6 +34,7 @@ uint8, uint32, uint64, bool_ = np.uint8, np.uint32, np.uint64, np.bool_
 dtype = np.dtype
 
 POISON = 0xFF
+live_allocations = weakref.WeakSet()  # every Allocation alive: a capture saves their bytes at its start
 
 
 class Allocation:
@@ -39,7 +46,17 @@ class Allocation:
         self.guard = max(1024, -(-nbytes // 64) * 64)  # a multiple of 64: the data stays aligned
         self.bytes = np.full(nbytes + 2 * self.guard, POISON, np.uint8)
         self.device = fake_cuda.current_device()
-        self.pointer = fake_cuda.allocate(nbytes)
+        live_allocations.add(self)
+        # a graph's launch allocates nothing: its temporaries take no memory from the allocator
+        self.pointer = fake_cuda.allocate(nbytes) if not capture.busy or capture.allocation_made(self) else None
+
+    def borrowed(self):
+        """This memory as a captured graph holds it: the bytes without the pointer (the arrays may be
+        freed, as on a GPU), and ``block``, the pool's block the pointer had (None if not a pool's)."""
+        memory = object.__new__(Allocation)
+        memory.__dict__.update(self.__dict__, pointer=None, block=getattr(self.pointer, "block", None))
+        live_allocations.add(memory)
+        return memory
 
     def array(self, shape, dtype, strides=None):
         return np.ndarray(shape, dtype, buffer=self.bytes, offset=self.guard, strides=strides)
@@ -123,11 +140,18 @@ def _require_device(value, what):
     return value
 
 
+def _operator(function, name):
+    """An ndarray operator that is ``cupy.<name>``, as device work (the @ operator is cuBLAS)."""
+    function.__qualname__ = f"cupy.{name} (an ndarray operator)"
+    refused = capture.refusal(f"cupy.{name}")
+    return capture.recorded(function, refuse_when=refused and (lambda *args: f"an ndarray operator, {refused}"))
+
+
 def _binary(function, reflected=False):
     def operator(self, other):
         other = _device_data(other, f"the operand of {function.__name__}")
         return _wrap(function(other, self._data) if reflected else function(self._data, other))
-    return operator
+    return _operator(operator, function.__name__)
 
 
 def _in_place(function):
@@ -135,15 +159,50 @@ def _in_place(function):
         function(self._data, _device_data(other, f"the operand of {function.__name__}"), out=self._data,
                  casting="same_kind")
         return self
-    return operator
+    return _operator(operator, function.__name__)
 
 
 def _unary(function):
-    return lambda self: _wrap(function(self._data))
+    return _operator(lambda self: _wrap(function(self._data)), function.__name__)
 
 
 def _to_python(convert):
-    return lambda self: convert(self._data)  # CuPy copies the element to the host (a synchronisation)
+    def to_python(self):
+        capture.refuse(f"ndarray.__{convert.__name__}__ (a copy to the host)")  # a synchronisation
+        return convert(self._data)
+    return to_python
+
+
+def _host_array(value):
+    """Whether ``value`` is host data that CuPy copies to the device to use: a NumPy array, or a list or
+    tuple holding numbers or arrays (a scalar alone goes to a kernel as it is)."""
+    if isinstance(value, np.ndarray):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, (int, float, complex, np.generic)) or _host_array(v) for v in value)
+    return False
+
+
+def _index_refusal(what, key):
+    """What CuPy cannot capture of indexing with ``key``: a host index (copied to the device), a boolean
+    mask (its count of True is copied to the host); None."""
+    for part in key if isinstance(key, tuple) else (key,):
+        if _host_array(part):
+            return f"{what} with a host index (a copy from host to device)"
+        if isinstance(part, ndarray) and part.dtype == np.bool_:
+            return f"{what} with a boolean mask (its count of True is copied to the host)"
+    return None
+
+
+def _setitem_refusal(self, key, value):
+    return _index_refusal("ndarray.__setitem__", key) or (
+        _host_array(value) and "ndarray.__setitem__ of host data (a copy from host to device)")
+
+
+def _copy_to_device_refusal(obj, *args, **kwargs):
+    if not isinstance(obj, ndarray):
+        return f"cupy.array or cupy.asarray of {type(obj).__name__} (a copy from host to device)"
+    return None
 
 
 class _Flags:
@@ -210,6 +269,7 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
         return (self[i] for i in range(len(self)))
 
     def __repr__(self):
+        capture.refuse("ndarray.__repr__ (a copy to the host)")
         return f"emulated device array({self._data!r})"
 
     def __getattr__(self, name):
@@ -220,33 +280,47 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
         attribute = getattr(self._data, name)
         if not callable(attribute):
             return _wrap(attribute, self)
+        return functools.partial(_ndarray_method, self, name)
 
-        def method(*args, **kwargs):
-            what = f"ndarray.{name}"
-            cupy_rules.check_call(what, args, kwargs, method=True)
-            return _wrap(attribute(*_unwrap(args, what), **_unwrap(kwargs, what)), self,
-                         *args, *kwargs.values())
-        return method
-
-    def get(self):
+    def get(self, stream=None):
+        capture.refuse("ndarray.get (a copy to the host)")
         return self._data.copy()
 
+    def set(self, arr, stream=None):
+        """CuPy's copy of a NumPy array of this shape and dtype into this array."""
+        capture.refuse("ndarray.set (a copy from host to device)")
+        if not isinstance(arr, np.ndarray):
+            raise TypeError("Only numpy.ndarray can be set to cupy.ndarray")
+        if arr.dtype != self.dtype:
+            raise TypeError(f"{arr.dtype} array cannot be set to {self.dtype} array")
+        if arr.shape != self.shape:
+            raise ValueError(f"Shape mismatch. Old shape: {self.shape}, new shape: {arr.shape}")
+        self._data[...] = arr
+
+    @capture.recorded
     def copy(self, order="C"):
         return _to_device(np.array(self._data, order=order))
 
+    @capture.recorded
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
         if not copy and self.dtype == np.dtype(dtype):
             return self
         return _to_device(self._data.astype(dtype))
 
+    @capture.recorded
     def fill(self, value):
         if isinstance(value, np.ndarray) and value.shape != ():
             raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
         self._data.fill(_device_data(value, "fill"))
 
+    @capture.recorded(refuse_when=lambda self, key: _index_refusal("ndarray.__getitem__", key))
     def __getitem__(self, key):
-        return _wrap(self._data[_index(key)], self)
+        data = self._data[_index(key)]
+        if isinstance(data, np.generic):  # an element: CuPy gives a 0-d view of it, NumPy a scalar copy
+            data = self._data[_index(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+        return _wrap(data, self)
 
+    @capture.recorded(refuse_when=_setitem_refusal)
     def __setitem__(self, key, value):
         """CuPy copies a NumPy array (or list) assigned through advanced indexing to the device, and
         fills a basic index's elements with a scalar; another host array there is an error."""
@@ -279,6 +353,15 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
         _to_python(complex)
 
 
+@capture.recorded(refuse_when=lambda array, name, /, *args, **kwargs: capture.refusal(f"ndarray.{name}"))
+def _ndarray_method(array, name, /, *args, **kwargs):
+    """``array.<name>(*args, **kwargs)``: NumPy's method, as CuPy's."""
+    what = f"ndarray.{name}"
+    cupy_rules.check_call(what, args, kwargs, method=True)
+    return _wrap(getattr(array._data, name)(*_unwrap(args, what), **_unwrap(kwargs, what)), array,
+                 *args, *kwargs.values())
+
+
 def _index(key):
     """An index with its device arrays (advanced indexing) as their data."""
     if isinstance(key, tuple):
@@ -294,30 +377,35 @@ def _advanced(key):
 
 # ---- functions with behaviour of their own; the rest are NumPy's, forwarded (module __getattr__) ----
 
+@capture.recorded
 def empty(shape, dtype=float, order="C"):
     if order != "C":
         raise NotImplementedError("the emulated cupy.empty makes C-ordered arrays only")
     return _allocate(shape, dtype)
 
 
+@capture.recorded
 def zeros(shape, dtype=float, order="C"):
     if order != "C":
         raise NotImplementedError("the emulated cupy.zeros makes C-ordered arrays only")
     return _allocate(shape, dtype, fill=0)
 
 
+@capture.recorded
 def empty_like(prototype, dtype=None, order="K", subok=None, shape=None):
     """CuPy's (and NumPy's) layout: order 'K' keeps the prototype's order of strides."""
     layout = np.empty_like(_require_device(prototype, "cupy.empty_like")._data, dtype, order, shape=shape)
     return _allocate(layout.shape, layout.dtype, layout.strides)
 
 
+@capture.recorded
 def zeros_like(prototype, dtype=None, order="K", subok=None, shape=None):
     result = empty_like(prototype, dtype, order, shape=shape)
     result._data[...] = 0
     return result
 
 
+@capture.recorded(refuse_when=_copy_to_device_refusal)
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0):
     """A device array of ``obj``: host data (NumPy arrays, lists, scalars) copied to the device, a
     device array copied unless ``copy`` is False and it already has ``dtype``."""
@@ -328,6 +416,7 @@ def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0):
     return _to_device(np.array(_unwrap(obj, "cupy.array", host_ok=True), dtype, order=order, ndmin=ndmin))
 
 
+@capture.recorded(refuse_when=_copy_to_device_refusal)
 def asarray(a, dtype=None, order=None):
     """A device array: ``a`` itself when it is one of ``dtype``; host data is copied to the device."""
     if isinstance(a, ndarray):
@@ -335,6 +424,7 @@ def asarray(a, dtype=None, order=None):
     return _to_device(np.asarray(_unwrap(a, "cupy.asarray", host_ok=True), dtype))
 
 
+@capture.recorded
 def ascontiguousarray(a, dtype=None):
     """CuPy's: ``a`` itself when it is C-contiguous of ``dtype`` (a 0-d one raveled to (1,)), else a
     C-contiguous copy; a device array only."""
@@ -346,8 +436,11 @@ def ascontiguousarray(a, dtype=None):
     return result
 
 
-def asnumpy(a):
-    return a.get() if isinstance(a, ndarray) else np.asarray(a)
+def asnumpy(a, stream=None):
+    if not isinstance(a, ndarray):
+        return np.asarray(a)
+    capture.refuse("cupy.asnumpy (a copy to the host)")
+    return a.get()
 
 
 def get_array_module(*args):
@@ -362,6 +455,7 @@ class _Ufunc:
         self._ufunc, self.__name__ = ufunc, ufunc.__name__
         self.nin, self.nout = ufunc.nin, ufunc.nout
 
+    @capture.recorded(refuse_when=lambda self, *args, **kwargs: capture.refusal(f"cupy.{self.__name__}"))
     def __call__(self, *args, **kwargs):
         cupy_rules.check_call(self.__name__, args, kwargs, ufunc=True)
         operands = [_device_data(a, f"cupy.{self.__name__}") for a in args]
@@ -374,6 +468,8 @@ class _Ufunc:
             return out
         return _wrap(result, *args)
 
+    @capture.recorded(refuse_when=lambda self, a, indices, b=None: _index_refusal(f"cupy.{self.__name__}.at", indices)
+                      or (_host_array(b) and f"cupy.{self.__name__}.at of host values (a copy from host to device)"))
     def at(self, a, indices, b=None):
         """CuPy scatters host indices and values too (it copies them to the device)."""
         _require_device(a, f"cupy.{self.__name__}.at")
@@ -381,14 +477,24 @@ class _Ufunc:
         self._ufunc.at(a._data, *args)
 
     def __getattr__(self, method):  # reduce, accumulate, outer: device arrays only
-        function = getattr(self._ufunc, method)
-        return lambda *args, **kwargs: _wrap(function(*_unwrap(args, f"cupy.{self.__name__}.{method}"),
-                                                      **_unwrap(kwargs, f"cupy.{self.__name__}.{method}")), *args)
+        getattr(self._ufunc, method)  # AttributeError for a name ufuncs lack
+        return functools.partial(_ufunc_method, self, method)
+
+
+@capture.recorded
+def _ufunc_method(ufunc, method, /, *args, **kwargs):
+    what = f"cupy.{ufunc.__name__}.{method}"
+    return _wrap(getattr(ufunc._ufunc, method)(*_unwrap(args, what), **_unwrap(kwargs, what)), *args)
 
 
 def _forward(name, function):
     """NumPy's ``function`` taking and returning device arrays, as CuPy's ``name``."""
     host_ok = name in cupy_rules.TAKES_HOST_DATA
+
+    def refusal(*args, **kwargs):
+        return capture.refusal(f"cupy.{name}", args) or (
+            host_ok and any(_host_array(a) for a in (*args, *kwargs.values()))
+            and f"cupy.{name} of host data (a copy from host to device)")
 
     def forwarded(*args, **kwargs):
         cupy_rules.check_call(name, args, kwargs)
@@ -398,8 +504,8 @@ def _forward(name, function):
             return out
         return _wrap(result, *args, *kwargs.values(), *(a for arg in args if isinstance(arg, (list, tuple))
                                                         for a in arg))
-    forwarded.__name__ = name
-    return forwarded
+    forwarded.__name__, forwarded.__qualname__ = name, f"cupy.{name}"
+    return capture.recorded(forwarded, refuse_when=refusal)
 
 
 class _Submodule:

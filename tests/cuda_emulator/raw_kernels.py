@@ -16,7 +16,7 @@ import itertools
 
 import numpy as np
 
-from . import build, fake_cupy
+from . import build, capture, fake_cupy
 
 # CUDA's limits on a launch (every GPU since compute capability 3.0)
 MAX_BLOCK = (1024, 1024, 64)
@@ -106,6 +106,7 @@ class Function:
         self._library, self._family, self._index = library, family, index
         self.name, self.signature = name, signature
 
+    @capture.recorded
     def __call__(self, grid, block, args, shared_mem=0, stream=None):
         grid, block = _dims(grid, "grid"), _dims(block, "block")
         if any(b > m for b, m in zip(block, MAX_BLOCK)) or np.prod(block) > MAX_THREADS_PER_BLOCK:

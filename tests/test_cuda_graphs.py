@@ -1,0 +1,194 @@
+"""CUDA graphs (engine/cuda_graphs.py): a training step captured once and replayed must train exactly as
+the same step run op by op, and what a graph cannot hold (host reads, random numbers, state created in
+the capture, host-side step counts, a learning rate changed after the capture) must raise, not train
+wrongly. On a GPU these run on CuPy; tests/test_emulated_device.py runs them on the CUDA host emulator,
+whose capture records and replays like CuPy's and refuses what CuPy refuses (cuBLAS, host copies,
+synchronisation)."""
+import numpy as np
+import pytest
+
+import ember
+from ember import nn
+from ember.kernels.cuda import runtime
+
+GPU_REASON = runtime.unusable_reason()
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(GPU_REASON is not None, reason=f"needs a CUDA GPU: {GPU_REASON}")]
+
+
+def _small_cnn():
+    """Convolution, batch norm, pooling and linear layers: the kinds of op a CNN's step runs. No bias
+    before the batch norm: its gradient is rounding noise, which Adam would scale up to steps of lr."""
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+
+
+def _twin_models():
+    ember.manual_seed(0)
+    model = _small_cnn()
+    twin = _small_cnn()
+    twin.load_state_dict(model.state_dict())
+    return model.to("cuda"), twin.to("cuda")
+
+
+def _batches(count, batch=6, ignore_some=False):
+    rng = np.random.default_rng(1)
+    for _ in range(count):
+        images = ember.tensor(rng.standard_normal((batch, 1, 8, 8)).astype(np.float32), device="cuda")
+        labels = rng.integers(0, 10, batch)
+        if ignore_some:  # a different number of ignored rows in each batch: the mean's divisor changes
+            labels[: rng.integers(0, batch)] = -100
+        yield images, ember.tensor(labels, device="cuda")
+
+
+def _train_step(model, optimizer):
+    def step(images, labels):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
+
+# name -> (params, capturable) -> optimizer; the eager twin counts Adam's steps on the host, as usual
+OPTIMIZERS = {
+    "sgd-momentum": lambda params, capturable: ember.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3,
+                                                               nesterov=True),
+    "adam": lambda params, capturable: ember.optim.Adam(params, lr=1e-2, capturable=capturable),
+    "adamw-amsgrad": lambda params, capturable: ember.optim.AdamW(params, lr=1e-2, amsgrad=True,
+                                                                  capturable=capturable),
+}
+
+
+@pytest.mark.parametrize("ignore_some", [False, True], ids=["all-rows", "ignored-rows"])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_graphed_training_step_trains_as_the_eager_one(name, ignore_some):
+    eager_model, graphed_model = _twin_models()
+    eager = _train_step(eager_model, OPTIMIZERS[name](eager_model.parameters(), False))
+    graphed = ember.cuda.make_graphed_step(
+        _train_step(graphed_model, OPTIMIZERS[name](graphed_model.parameters(), True)), warmup=2)
+    for step, (images, labels) in enumerate(_batches(6, ignore_some=ignore_some)):  # 2 eager, capture, replays
+        expected = eager(images, labels).item()
+        got = graphed(images, labels).item()
+        np.testing.assert_allclose(got, expected, rtol=1e-5, err_msg=f"loss at step {step}")
+    for (key, a), (_, b) in zip(eager_model.state_dict().items(), graphed_model.state_dict().items()):
+        np.testing.assert_allclose(b.cpu().numpy(), a.cpu().numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
+    assert len(graphed._graphs) == 1
+
+
+def test_a_graph_replays_on_new_contents_of_its_static_inputs():
+    x = ember.zeros(5, device="cuda")
+    graph = ember.cuda.CUDAGraph()
+    with ember.cuda.graph(graph):
+        y = x * 2 + 1
+    assert not ember.cuda.is_current_stream_capturing()
+    for values in (np.arange(5.0), np.full(5, -3.0)):
+        x.copy_(ember.tensor(values, dtype=ember.float32))
+        graph.replay()
+        np.testing.assert_array_equal(y.cpu().numpy(), values * 2 + 1)
+
+
+def test_replay_refuses_an_option_changed_after_the_capture():
+    model, _ = _twin_models()
+    optimizer = ember.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    step = _train_step(model, optimizer)
+    batches = _batches(3)
+    step(*next(batches))  # the momentum buffers exist
+    graph = ember.cuda.CUDAGraph()
+    static = next(batches)
+    with ember.cuda.graph(graph):
+        step(*static)
+    graph.replay()
+    optimizer.param_groups[0]["lr"] = 0.01  # lr and momentum are read from the device: a replay takes them
+    optimizer.param_groups[0]["momentum"] = 0.5
+    graph.replay()
+    optimizer.param_groups[0]["dampening"] = 0.5  # baked into the graph
+    with pytest.raises(RuntimeError, match=r"SGD's 'dampening' was 0 when the graph was captured and is 0.5 now"):
+        graph.replay()
+
+
+@pytest.mark.parametrize("name", ["sgd-momentum", "adamw-amsgrad"])
+def test_a_graphed_step_follows_a_learning_rate_schedule_without_capturing_again(name):
+    eager_model, graphed_model = _twin_models()
+    eager_optimizer = OPTIMIZERS[name](eager_model.parameters(), False)
+    graphed_optimizer = OPTIMIZERS[name](graphed_model.parameters(), True)
+    schedulers = [ember.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=8) for o in (eager_optimizer,
+                                                                                              graphed_optimizer)]
+    eager = _train_step(eager_model, eager_optimizer)
+    graphed = ember.cuda.make_graphed_step(_train_step(graphed_model, graphed_optimizer), warmup=1)
+    graphs = []
+    for images, labels in _batches(7):
+        np.testing.assert_allclose(graphed(images, labels).item(), eager(images, labels).item(), rtol=1e-5)
+        graphs.append(next(iter(graphed._graphs.values()), (None,))[0])
+        for scheduler in schedulers:
+            scheduler.step()  # a new learning rate every step
+    assert graphs[0] is None and len(set(map(id, graphs[1:]))) == 1, "captured more than once"
+    for (key, a), (_, b) in zip(eager_model.state_dict().items(), graphed_model.state_dict().items()):
+        np.testing.assert_allclose(b.cpu().numpy(), a.cpu().numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def _capture(function, *args):
+    graph = ember.cuda.CUDAGraph()
+    with ember.cuda.graph(graph):
+        function(*args)
+
+
+def test_what_a_capture_cannot_hold_raises_and_leaves_no_capture_behind():
+    model, _ = _twin_models()
+    images, labels = next(_batches(1))
+    cases = {
+        "a host read": (lambda: model(images).sum().item(), "capturing"),
+        "random numbers": (lambda: nn.functional.dropout(model(images), 0.5), "random numbers cannot be drawn"),
+        "state made in the capture": (
+            _train_step(model, ember.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)),
+            "has no optimizer state yet"),
+        "a step count on the host": (_train_step(model, ember.optim.RMSprop(model.parameters())),
+                                     "counts its steps on the host"),
+    }
+    for what, (function, message) in cases.items():
+        args = (images, labels) if what.startswith(("state", "a step")) else ()
+        if what == "a step count on the host":
+            function(images, labels)  # its state exists: the refusal is the count's
+        with pytest.raises(RuntimeError, match=message):
+            _capture(function, *args)
+        assert not ember.cuda.is_current_stream_capturing(), what
+    assert model(images).sum().item() == pytest.approx(model(images).sum().item())  # the device works on
+
+
+def test_adam_without_capturable_is_refused_in_a_capture():
+    model, _ = _twin_models()
+    step = _train_step(model, ember.optim.Adam(model.parameters(), lr=1e-3))
+    images, labels = next(_batches(1))
+    step(images, labels)
+    with pytest.raises(RuntimeError, match="capturable=True"):
+        _capture(step, images, labels)
+
+
+def test_make_graphed_step_takes_cuda_tensors_only():
+    graphed = ember.cuda.make_graphed_step(lambda x: x * 2)
+    with pytest.raises(TypeError, match="must be cuda tensors"):
+        graphed(ember.ones(3))
+    with pytest.raises(ValueError, match="warmup must be at least 1"):
+        ember.cuda.make_graphed_step(lambda x: x, warmup=0)
+
+
+def test_trainer_with_cuda_graphs_trains_as_without():
+    """``Trainer(cuda_graphs=True)``, a per-batch OneCycle schedule and a smaller last batch (its own graph)."""
+    from ember.data import DataLoader, TensorDataset
+    from ember.training import Trainer
+    rng = np.random.default_rng(2)
+    dataset = TensorDataset(ember.tensor(rng.standard_normal((30, 1, 8, 8)).astype(np.float32)),
+                            ember.tensor(rng.integers(0, 10, 30)))
+    histories, models = [], _twin_models()
+    for model, graphs in zip(models, (False, True)):
+        optimizer = ember.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        scheduler = ember.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=32)
+        trainer = Trainer(model, optimizer, scheduler, progress=False, step_scheduler_per_batch=True,
+                          cuda_graphs=graphs)
+        histories.append([trainer.train_epoch(DataLoader(dataset, batch_size=4)) for _ in range(4)])
+    assert len(trainer._graphed_step._graphs) == 2  # batches of 4, and the last one of 2 from epoch 4
+    for eager, graphed in zip(*histories):
+        np.testing.assert_allclose(graphed["loss"], eager["loss"], rtol=1e-5)
+        assert graphed["accuracy"] == eager["accuracy"]
+    for (key, a), (_, b) in zip(models[0].state_dict().items(), models[1].state_dict().items()):
+        np.testing.assert_allclose(b.cpu().numpy(), a.cpu().numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
