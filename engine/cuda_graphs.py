@@ -23,7 +23,7 @@ import contextlib
 
 import numpy as np
 
-from ..kernels.cuda import runtime
+from ..kernels.cuda import gemm, runtime
 
 __all__ = ["CUDAGraph", "graph", "graph_pool_handle", "is_current_stream_capturing", "make_graphed_step"]
 # also used by ember's optimizers: bake, graph_scalar
@@ -96,6 +96,7 @@ class CUDAGraph:
         if self._graph is not None:
             raise RuntimeError("CUDAGraph.capture_begin: this graph holds a capture already; reset() it first")
         cp = _cupy()
+        gemm.load()  # the GEMM the capture uses instead of cuBLAS, loaded before it starts
         # the capture stream does not wait for work queued before it: let that finish first
         cp.cuda.get_current_stream().synchronize()
         self._pool = pool if pool is not None else cp.cuda.MemoryPool()

@@ -52,6 +52,13 @@ def _batch_of_matrices(cp, x, batch):
     return cp.ascontiguousarray(x), x.shape[-2] * x.shape[-1]
 
 
+def load():
+    """Compile and load the tiled GEMM (float and double) now: a CUDA-graph capture calls this before
+    it starts, so that no module is loaded in the middle of the capture."""
+    for dtype in ("float32", "float64"):
+        runtime.kernel("gemm", runtime.instantiations("gemm"), "gemm", dtype)
+
+
 def tiled_matmul(a, b):
     """``a @ b`` by gemm.cu through CuPy's RawModule: a (*a, M, K), b (*b, K, N) -> (*broadcast, M, N),
     float32 or float64. Slower than cuBLAS at large sizes; it exists so that a graph can capture a GEMM."""
