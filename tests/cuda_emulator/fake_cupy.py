@@ -74,7 +74,7 @@ def _allocate(shape, dtype, strides=None, fill=None):
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     allocation = Allocation(nbytes)
-    result = ndarray(allocation.array(shape, dtype, strides), allocation)
+    result = ndarray(allocation.array(shape, dtype, strides), allocation, owner=True)
     if fill is not None:
         result._data[...] = fill
     return result
@@ -220,8 +220,15 @@ class ndarray:  # noqa: N801  (cupy.ndarray)
     """A device array: ``_data``, NumPy's view of its memory in ``_allocation``. Methods and properties
     not defined here are NumPy's, forwarded (``__getattr__``)."""
 
-    def __init__(self, data, allocation):
-        self._data, self._allocation = data, allocation
+    def __init__(self, data, allocation, owner=False):
+        self._data, self._allocation, self._owner = data, allocation, owner
+
+    @property
+    def base(self):
+        """CuPy's: None for an array that owns its memory (a new array), else an array of the memory it
+        views (NumPy's ``base`` would never be None here: every array views its allocation's bytes)."""
+        return None if self._owner else ndarray(self._allocation.array((self._allocation.nbytes,), np.uint8),
+                                                self._allocation)
 
     def __array__(self, *args, **kwargs):
         raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
