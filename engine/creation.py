@@ -177,8 +177,11 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         dtype = dtypes.result_type(start, end, step)
     dtype = dtypes.to_dtype(dtype)
     count = int(np.ceil((end - start) / step))
-    array = (start + step * np.arange(count, dtype=np.float64 if dtype.is_floating_point else np.int64))
-    return _finish(array.astype(dtype.numpy), None, device, requires_grad)
+
+    def fill(xp, shape, numpy_dtype):
+        return (start + step * xp.arange(count, dtype=np.float64 if dtype.is_floating_point else np.int64)
+                ).astype(numpy_dtype)
+    return _filled(fill, (count,), dtype.numpy, device, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):

@@ -10,7 +10,8 @@ How a capture works, and what it asks of the code inside it:
   else allocates from, so that a replay never writes over memory that has been given to other tensors.
 - CuPy refuses cuBLAS in a capture: ember's GEMM (kernels/cuda/gemm.py) serves the matrix products.
 - Whatever reads a device value on the host (``.item()``, ``bool(tensor)``, printing) cannot run in a
-  capture and raises; so do random numbers (each replay would repeat them) and host-to-device copies.
+  capture and raises; so do host-to-device copies, and random numbers other than uniform ones (those,
+  for dropout, come from a counter on the GPU that each replay advances: engine/random.py).
 - Python numbers a capture uses are baked into the graph. A number meant to change between replays
   (an optimizer's learning rate, which schedulers set) is read by the kernels from a 0-d device array
   instead (``graph_scalar``), which ``replay()`` refreshes first. Code that bakes a value that may
@@ -24,6 +25,8 @@ import contextlib
 import numpy as np
 
 from ..kernels.cuda import gemm, runtime
+from . import device as devices
+from .random import default_generator_for
 
 __all__ = ["CUDAGraph", "graph", "graph_pool_handle", "is_current_stream_capturing", "make_graphed_step"]
 # also used by ember's optimizers: bake, graph_scalar
@@ -97,6 +100,9 @@ class CUDAGraph:
             raise RuntimeError("CUDAGraph.capture_begin: this graph holds a capture already; reset() it first")
         cp = _cupy()
         gemm.load()  # the GEMM the capture uses instead of cuBLAS, loaded before it starts
+        # the GPU's default generator made (and seeded) now if it was not: its state is device memory
+        # that must not be born, zeroed, inside the graph
+        default_generator_for(devices.device("cuda", cp.cuda.runtime.getDevice()))
         # the capture stream does not wait for work queued before it: let that finish first
         cp.cuda.get_current_stream().synchronize()
         self._pool = pool if pool is not None else cp.cuda.MemoryPool()

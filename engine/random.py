@@ -1,5 +1,6 @@
-"""Random numbers: one seeded generator per device (cpu: NumPy's PCG64; cuda: CuPy's XORWOW on that
-GPU), as ``torch.manual_seed``. The cpu and cuda streams differ, as in PyTorch."""
+"""Random numbers: one seeded generator per device (cpu: NumPy's PCG64; cuda: ember's counter-based
+uniform kernel, which a CUDA graph can hold, and CuPy's XORWOW for the other draws, on that GPU), as
+``torch.manual_seed``. The cpu and cuda streams differ, as in PyTorch."""
 import numpy as np
 
 from .device import CPU, device as Device
@@ -20,11 +21,14 @@ class Generator:
         self._seed = int(seed)
         if self.device.type == "cpu":
             self._rng = np.random.default_rng(self._seed)
-        else:
-            from .device import backend_for
-            cp = backend_for(self.device).xp
-            with cp.cuda.Device(self.device.index or 0):
-                self._rng = cp.random.default_rng(self._seed)
+            return self
+        if _capturing():  # the new seed would be written inside the graph, and again at every replay
+            raise RuntimeError("manual_seed: a generator cannot be seeded inside a CUDA-graph capture")
+        from .device import backend_for
+        cp = backend_for(self.device).xp
+        with cp.cuda.Device(self.device.index or 0):
+            self._rng = _CudaSource(cp.random.default_rng(self._seed), cp.full((), self._seed, cp.uint64),
+                                    cp.zeros((), cp.uint64))
         return self
 
     def initial_seed(self):
@@ -42,10 +46,34 @@ class Generator:
 
     @property
     def source(self):
-        """The array library's generator: ``random``, ``standard_normal`` and ``integers`` draw from it."""
+        """What draws the arrays: ``random``, ``standard_normal``, ``integers`` and ``uniform``, as NumPy's
+        Generator has them."""
         return self._rng
 
     numpy = source  # the cpu generator's NumPy Generator, by its older name
+
+
+class _CudaSource:
+    """A cuda generator's draws: ``random`` (uniform in [0, 1): dropout, bernoulli, rand) from
+    kernels/cuda/random.py's counter-based kernel, whose state lives on the GPU, so that a CUDA graph
+    can hold it; the other draws from CuPy's generator, which a graph would make repeat, so outside a
+    capture only."""
+
+    def __init__(self, rng, seed, counter):
+        self._rng, self._seed, self._counter = rng, seed, counter
+
+    def random(self, size=None, dtype=np.float64):
+        from ..kernels.cuda.random import counter_uniform
+        shape = () if size is None else (size,) if isinstance(size, int) else tuple(size)
+        return counter_uniform(shape, dtype, self._seed, self._counter)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if _capturing():
+            raise RuntimeError(f"random numbers from {name} cannot be drawn inside a CUDA-graph capture (every "
+                               f"replay would repeat them); uniform ones (dropout, bernoulli, rand) can")
+        return getattr(self._rng, name)
 
 
 default_generator = Generator()
@@ -77,9 +105,6 @@ def random_source(generator=None, device=None):
     """The generator to draw arrays on ``device`` from: ``generator``'s (which must live there) or
     the device's default one."""
     device = CPU if device is None else Device(device)
-    if device.type == "cuda" and _capturing():
-        raise RuntimeError("random numbers cannot be drawn inside a CUDA-graph capture: every replay would "
-                           "repeat the same ones (dropout, bernoulli, rand...); keep them out of the captured step")
     if generator is None:
         return default_generator_for(device).source
     if generator.device.type != device.type:

@@ -1,6 +1,6 @@
 """CUDA graphs (engine/cuda_graphs.py): a training step captured once and replayed must train exactly as
 the same step run op by op, and what a graph cannot hold (host reads, random numbers, state created in
-the capture, host-side step counts, a learning rate changed after the capture) must raise, not train
+the capture, host-side step counts, options changed after the capture) must raise, not train
 wrongly. On a GPU these run on CuPy; tests/test_emulated_device.py runs them on the CUDA host emulator,
 whose capture records and replays like CuPy's and refuses what CuPy refuses (cuBLAS, host copies,
 synchronisation)."""
@@ -138,7 +138,8 @@ def test_what_a_capture_cannot_hold_raises_and_leaves_no_capture_behind():
     images, labels = next(_batches(1))
     cases = {
         "a host read": (lambda: model(images).sum().item(), "capturing"),
-        "random numbers": (lambda: nn.functional.dropout(model(images), 0.5), "random numbers cannot be drawn"),
+        "normal random numbers": (lambda: model(images) + ember.randn(6, 10, device="cuda"),
+                                  "random numbers from standard_normal cannot be drawn"),
         "state made in the capture": (
             _train_step(model, ember.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)),
             "has no optimizer state yet"),
@@ -192,3 +193,57 @@ def test_trainer_with_cuda_graphs_trains_as_without():
         assert graphed["accuracy"] == eager["accuracy"]
     for (key, a), (_, b) in zip(models[0].state_dict().items(), models[1].state_dict().items()):
         np.testing.assert_allclose(b.cpu().numpy(), a.cpu().numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_dropout_in_a_graph_draws_new_masks_at_each_replay_as_eager_calls_do():
+    x = ember.ones(2000, device="cuda")
+    ember.manual_seed(3)
+    eager = [nn.functional.dropout(x, 0.5).cpu().numpy() for _ in range(3)]
+    ember.manual_seed(3)
+    graph = ember.cuda.CUDAGraph()
+    with ember.cuda.graph(graph):
+        y = nn.functional.dropout(x, 0.5)
+    graphed = []
+    for _ in range(3):
+        graph.replay()
+        graphed.append(y.cpu().numpy())
+    for step, (a, b) in enumerate(zip(eager, graphed)):
+        np.testing.assert_array_equal(b, a, err_msg=f"draw {step}")
+        assert set(np.unique(b)) == {0.0, 2.0} and 0.45 < np.mean(b == 0) < 0.55
+    assert not np.array_equal(graphed[0], graphed[1])
+
+
+ZOO = {  # small versions of the zoo's other models, dropout included: (constructor arguments, input, target)
+    "resnet": (dict(in_channels=3, num_classes=10, widths=(4, 8, 8), blocks_per_stage=1),
+               lambda rng: rng.standard_normal((4, 3, 8, 8)).astype(np.float32), lambda rng: rng.integers(0, 10, 4)),
+    "char-rnn": (dict(vocab_size=12, embedding_dim=8, hidden_size=8, num_layers=2, dropout=0.2),
+                 lambda rng: rng.integers(0, 12, (2, 5)), lambda rng: rng.integers(0, 12, (2, 5))),
+    "gpt": (dict(vocab_size=12, context=8, d_model=8, nhead=2, num_layers=1, dropout=0.2),
+            lambda rng: rng.integers(0, 12, (2, 5)), lambda rng: rng.integers(0, 12, (2, 5))),
+}
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_models_train_from_a_graph_as_eagerly_dropout_included(name):
+    kwargs, make_input, make_target = ZOO[name]
+    ember.manual_seed(0)
+    models = [ember.models.create(name, **kwargs) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    losses = []
+    for model, graphed in zip(models, (False, True)):
+        model.to("cuda")
+        optimizer = ember.optim.AdamW(model.parameters(), lr=1e-2, capturable=graphed)
+
+        def step(x, y, model=model, optimizer=optimizer):
+            logits = model(x)[0] if name != "resnet" else model(x)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss
+        run = ember.cuda.make_graphed_step(step, warmup=2) if graphed else step
+        rng = np.random.default_rng(4)
+        ember.manual_seed(1)  # the same dropout masks, drawn eagerly or by the replays
+        losses.append([run(ember.tensor(make_input(rng), device="cuda"),
+                           ember.tensor(make_target(rng), device="cuda")).item() for _ in range(5)])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)

@@ -54,6 +54,6 @@ class GPT(nn.Module):
         length = ids.shape[1]
         if length > self.context:
             raise ValueError(f"GPT: sequence length {length} exceeds the context of {self.context}")
-        x = self.token(ids) + self.position(ember.arange(length))
-        causal = ember.ones(length, length, dtype=ember.bool).triu(1)  # True: may not attend
+        x = self.token(ids) + self.position(ember.arange(length, device=ids.device))
+        causal = ember.ones(length, length, dtype=ember.bool, device=ids.device).triu(1)  # True: may not attend
         return self.head(self.norm(self.blocks(x, mask=causal, is_causal=True))), None

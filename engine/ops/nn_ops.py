@@ -19,7 +19,7 @@ from ..random import random_source
 from ..tensor import Tensor, _wrap_dim
 from .elementwise import clamp, mul, where
 from .inplace import inplace_update
-from .operands import broadcast_error
+from .operands import broadcast_error, check_same_device
 
 __all__ = ["softmax", "log_softmax", "softmin", "linear", "dropout", "embedding", "normalize",
            "cosine_similarity"]
@@ -297,6 +297,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                            f"following scalar types: Long, Int; but got {input.dtype} instead {shapes}")
     if sparse:
         raise NotImplementedError("embedding: sparse gradients are not supported by ember (sparse=True)")
+    check_same_device("embedding", weight, input)
     rows = weight.shape[0]
     indices = input._data
     if runtime.capturing():  # the range check below reads the indices on the host, which a capture cannot
