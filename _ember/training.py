@@ -38,7 +38,7 @@ class Trainer:
     replays each training step (forward, loss, backward, clipping, optimizer step) from a CUDA graph
     (``ember.cuda.make_graphed_step``) when the model is on a GPU: for small models, whose steps the
     host's cost per kernel bounds. It needs an optimizer that a graph can hold (SGD, or Adam/AdamW
-    with ``capturable=True``) and a model without dropout.
+    with ``capturable=True``); dropout is fine.
     """
 
     def __init__(self, model, optimizer, scheduler=None, task="classification", checkpoint_dir=None,
