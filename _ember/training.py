@@ -8,6 +8,7 @@ Two tasks: ``"classification"`` (logits (N, C) against labels (N,); reports accu
 ``"language-model"`` (the model returns ``(logits (N, L, V), state)`` for inputs (N, L); reports
 loss per character and perplexity).
 """
+import functools
 import math
 import os
 import time
@@ -17,7 +18,7 @@ import ember
 from . import nn
 from .distributed import DistributedDataParallel
 from .engine import no_grad
-from .engine.cuda_graphs import make_graphed_step
+from .engine.cuda_graphs import bake, make_graphed_step
 from .serialization import load, save
 
 TASKS = ("classification", "language-model")
@@ -93,6 +94,8 @@ class Trainer:
     def _train_batch(self, inputs, targets):
         """One optimisation step on a batch on the model's device: (loss, number correct), 0-d tensors.
         Nothing here reads the device from the host, so that a CUDA graph can hold it."""
+        for option in ("grad_clip", "loss_fn", "task"):  # what a graph holds as it was at the capture
+            bake(f"Trainer.{option}", functools.partial(getattr, self, option), getattr(self, option))
         loss, correct = self._loss_and_correct(inputs, targets)
         self.optimizer.zero_grad()
         loss.backward()

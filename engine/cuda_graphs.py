@@ -21,6 +21,7 @@ How a capture works, and what it asks of the code inside it:
 ``make_graphed_step`` wraps all of this for a training step.
 """
 import contextlib
+import threading
 
 import numpy as np
 
@@ -38,27 +39,55 @@ def _cupy():
 
 
 def is_current_stream_capturing():
-    """True while ember captures a CUDA graph (inside ``ember.cuda.graph``)."""
+    """True while this thread captures a CUDA graph through ember (inside ``ember.cuda.graph``)."""
     return runtime.capturing()
 
 
+class GraphPool:
+    """Memory that several graphs share (``graph(g, pool=graph_pool_handle())``), as torch's pool handle:
+    a CuPy memory pool and the stream the graphs are captured on (CuPy's pool reuses a freed block only
+    on the stream it was allocated on). Graphs that share one must be replayed in the order they were
+    captured, since each may reuse memory the ones before it used."""
+
+    def __init__(self, cp):
+        self.memory = cp.cuda.MemoryPool()
+        self.stream = cp.cuda.Stream(non_blocking=True)
+
+
 def graph_pool_handle():
-    """A memory pool that several graphs can share (``graph(g, pool=...)``), as torch's handle: graphs
-    that share one must be replayed in the order they were captured."""
-    return _cupy().cuda.MemoryPool()
+    """A ``GraphPool`` for several captures to share."""
+    return GraphPool(_cupy())
 
 
-_capturing_graph = [None]  # the CUDAGraph being captured, for ``bake`` and ``graph_scalar``
-SCALAR_SLOTS = 64          # values per dtype that graph_scalar can keep live in one capture
+_capturing_graph = threading.local()  # .graph: the CUDAGraph this thread captures, for bake and graph_scalar
+SCALAR_SLOTS = 64  # values per dtype that graph_scalar can keep live in one capture
+
+
+def _capturing():
+    return getattr(_capturing_graph, "graph", None)
 
 
 def bake(what, read, value):
     """Note that the capture in progress holds ``value``, the value now of ``read()`` (e.g. an
-    optimizer's learning rate); the graph's ``replay()`` then raises if ``read()`` has changed.
+    optimizer's weight decay); the graph's ``replay()`` then raises if ``read()`` has changed.
     ``what`` names the value in that error. Does nothing outside a capture."""
-    graph = _capturing_graph[0]
+    graph = _capturing()
     if graph is not None:
         graph._baked.append((what, read, value))
+
+
+class _LiveScalar:
+    """A number a graph reads from the device: ``array`` (0-d), set from ``read()`` before each replay
+    when that has changed from ``value``."""
+
+    def __init__(self, array, read):
+        self.array, self.read, self.value = array, read, None
+
+    def refresh(self):
+        value = self.read()
+        if value != self.value:  # one fill, queued before the graph
+            self.array.fill(value)
+            self.value = value
 
 
 def graph_scalar(key, read, dtype):
@@ -66,18 +95,18 @@ def graph_scalar(key, read, dtype):
     number itself; inside one a 0-d device array of ``dtype`` that each replay of the graph first sets
     to ``read()`` (so that a learning rate changed between replays reaches the kernels). ``key`` names
     the value within the capture: one array serves every kernel that asks with the same key."""
-    graph = _capturing_graph[0]
+    graph = _capturing()
     if graph is None:
         return read()
     live = graph._scalars.get(key)
     if live is None:
         slots = graph._slots[np.dtype(dtype)]
-        taken = sum(array.dtype == slots.dtype for array, _, _ in graph._scalars.values())
+        taken = sum(live.array.dtype == slots.dtype for live in graph._scalars.values())
         if taken == len(slots):
             raise RuntimeError(f"graph_scalar: a capture holds at most {len(slots)} values of {slots.dtype} that "
                                "replays refresh")
-        live = graph._scalars[key] = [slots[taken], read, None]  # a view: nothing for the graph to run
-    return live[0]
+        live = graph._scalars[key] = _LiveScalar(slots[taken], read)  # a view: nothing for the graph to run
+    return live.array
 
 
 class CUDAGraph:
@@ -87,13 +116,13 @@ class CUDAGraph:
     def __init__(self):
         self._graph = self._pool = self._stream = None
         self._baked = []
-        self._scalars = {}  # graph_scalar's key -> [0-d device array, read, value it holds]
+        self._scalars = {}  # graph_scalar's key -> _LiveScalar
         self._slots = {}    # dtype -> the device array graph_scalar's arrays are elements of
         self._exits = None
 
     def capture_begin(self, pool=None):
         """Start capturing the work ember queues on the current GPU into this graph; allocations come
-        from ``pool`` (``graph_pool_handle()``) or a pool of this graph's own."""
+        from ``pool`` (a ``graph_pool_handle()``) or a pool of this graph's own."""
         if runtime.capturing():
             raise RuntimeError("CUDAGraph.capture_begin: a capture is already in progress (captures do not nest)")
         if self._graph is not None:
@@ -105,15 +134,15 @@ class CUDAGraph:
         default_generator_for(devices.device("cuda", cp.cuda.runtime.getDevice()))
         # the capture stream does not wait for work queued before it: let that finish first
         cp.cuda.get_current_stream().synchronize()
-        self._pool = pool if pool is not None else cp.cuda.MemoryPool()
-        self._stream = cp.cuda.Stream(non_blocking=True)
+        self._pool = pool if pool is not None else GraphPool(cp)
+        self._stream = self._pool.stream
         self._baked, self._scalars = [], {}
         # graph_scalar's arrays, made before the capture: made inside it, they would be the graph's own
         # memory, which a replay may treat as scratch; and their fills must stay out of the graph
         self._slots = {np.dtype(dtype): cp.empty(SCALAR_SLOTS, dtype) for dtype in ("float16", "float32", "float64")}
         exits = contextlib.ExitStack()
         exits.enter_context(self._stream)
-        exits.enter_context(cp.cuda.using_allocator(self._pool.malloc))
+        exits.enter_context(cp.cuda.using_allocator(self._pool.memory.malloc))
         try:
             self._stream.begin_capture()
         except BaseException:
@@ -121,7 +150,7 @@ class CUDAGraph:
             raise
         self._exits = exits
         runtime.set_capturing(True)
-        _capturing_graph[0] = self
+        _capturing_graph.graph = self
 
     def capture_end(self):
         """End the capture; the graph is ready to ``replay()``. Re-raises CUDA's error when the capture
@@ -132,7 +161,7 @@ class CUDAGraph:
             self._graph = self._stream.end_capture()
         finally:
             runtime.set_capturing(False)
-            _capturing_graph[0] = None
+            _capturing_graph.graph = None
             self._exits.close()
             self._exits = None
 
@@ -154,10 +183,7 @@ class CUDAGraph:
         if changed is not None:
             raise RuntimeError(f"CUDAGraph.replay: {changed}; the graph holds the old value: capture it again")
         for live in self._scalars.values():
-            value = live[1]()
-            if value != live[2]:  # one fill, queued before the graph, when the value changed
-                live[0].fill(value)
-                live[2] = value
+            live.refresh()
         self._graph.launch(stream=_cupy().cuda.get_current_stream())
 
     def reset(self):
@@ -166,7 +192,7 @@ class CUDAGraph:
         self._baked, self._scalars, self._slots = [], {}, {}
 
     def pool(self):
-        """The memory pool the capture allocated from (pass it to another capture to share it)."""
+        """The ``GraphPool`` the capture allocated from (pass it to another capture to share it)."""
         return self._pool
 
 

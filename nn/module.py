@@ -4,6 +4,7 @@ A Module registers what is assigned to it: a ``Parameter`` becomes a parameter, 
 submodule, and ``register_buffer`` adds state that is saved but not trained (running statistics).
 Everything else (``parameters()``, ``state_dict()``, ``to()``, hooks...) walks that tree.
 """
+import functools
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
@@ -11,6 +12,7 @@ from fnmatch import fnmatchcase
 import numpy as np
 
 from ..engine import Tensor, is_grad_enabled, no_grad
+from ..engine.cuda_graphs import bake, is_current_stream_capturing
 from ..engine.function import Function
 from ..engine.tensor import RemovableHandle, Size
 
@@ -398,6 +400,8 @@ class Module:
     register_backward_hook = register_full_backward_hook
 
     def __call__(self, *args, **kwargs):
+        if is_current_stream_capturing():  # a graph holds the branch train() or eval() took: replays must not mix
+            bake(f"{type(self).__name__}.training", functools.partial(getattr, self, "training"), self.training)
         for hook in list(self._forward_pre_hooks.values()):
             replaced = hook(self, args)
             if replaced is not None:

@@ -136,6 +136,8 @@ def _capture(function, *args):
 def test_what_a_capture_cannot_hold_raises_and_leaves_no_capture_behind():
     model, _ = _twin_models()
     images, labels = next(_batches(1))
+    before = model.eval()(images).detach().cpu().numpy()
+    model.train()
     cases = {
         "a host read": (lambda: model(images).sum().item(), "capturing"),
         "normal random numbers": (lambda: model(images) + ember.randn(6, 10, device="cuda"),
@@ -150,10 +152,14 @@ def test_what_a_capture_cannot_hold_raises_and_leaves_no_capture_behind():
         args = (images, labels) if what.startswith(("state", "a step")) else ()
         if what == "a step count on the host":
             function(images, labels)  # its state exists: the refusal is the count's
+            after_rmsprop = model.eval()(images).detach().cpu().numpy()
+            model.train()
+            assert not np.array_equal(after_rmsprop, before)
         with pytest.raises(RuntimeError, match=message):
             _capture(function, *args)
         assert not ember.cuda.is_current_stream_capturing(), what
-    assert model(images).sum().item() == pytest.approx(model(images).sum().item())  # the device works on
+    # the refused captures ran nothing (but RMSprop's eager step): the parameters are those of before it
+    np.testing.assert_array_equal(model.eval()(images).detach().cpu().numpy(), after_rmsprop)
 
 
 def test_adam_without_capturable_is_refused_in_a_capture():
@@ -218,6 +224,8 @@ ZOO = {  # small versions of the zoo's other models, dropout included: (construc
                lambda rng: rng.standard_normal((4, 3, 8, 8)).astype(np.float32), lambda rng: rng.integers(0, 10, 4)),
     "char-rnn": (dict(vocab_size=12, embedding_dim=8, hidden_size=8, num_layers=2, dropout=0.2),
                  lambda rng: rng.integers(0, 12, (2, 5)), lambda rng: rng.integers(0, 12, (2, 5))),
+    "char-rnn-gru": (dict(vocab_size=12, embedding_dim=8, hidden_size=8, num_layers=2, dropout=0.2, cell="gru"),
+                     lambda rng: rng.integers(0, 12, (2, 5)), lambda rng: rng.integers(0, 12, (2, 5))),
     "gpt": (dict(vocab_size=12, context=8, d_model=8, nhead=2, num_layers=1, dropout=0.2),
             lambda rng: rng.integers(0, 12, (2, 5)), lambda rng: rng.integers(0, 12, (2, 5))),
 }
@@ -227,7 +235,7 @@ ZOO = {  # small versions of the zoo's other models, dropout included: (construc
 def test_zoo_models_train_from_a_graph_as_eagerly_dropout_included(name):
     kwargs, make_input, make_target = ZOO[name]
     ember.manual_seed(0)
-    models = [ember.models.create(name, **kwargs) for _ in range(2)]
+    models = [ember.models.create(name.replace("-gru", ""), **kwargs) for _ in range(2)]
     models[1].load_state_dict(models[0].state_dict())
     losses = []
     for model, graphed in zip(models, (False, True)):
@@ -247,3 +255,44 @@ def test_zoo_models_train_from_a_graph_as_eagerly_dropout_included(name):
         losses.append([run(ember.tensor(make_input(rng), device="cuda"),
                            ember.tensor(make_target(rng), device="cuda")).item() for _ in range(5)])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+
+
+def test_replay_refuses_what_changed_the_captured_step():
+    """Changes that pick other kernels or other memory than the capture saw: momentum turned off,
+    eval mode, an optimizer state loaded (new groups) or replaced (new arrays)."""
+    model, _ = _twin_models()
+    optimizer = ember.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    step = _train_step(model, optimizer)
+    images, labels = next(_batches(1))
+    step(images, labels)
+    changes = {
+        "whether SGD's 'momentum' is 0": lambda: optimizer.param_groups[0].update(momentum=0.0),
+        "Sequential.training": model.eval,
+        "whether the group is one of SGD's": lambda: optimizer.load_state_dict(optimizer.state_dict()),
+        "the arrays of SGD's parameters and state": lambda: optimizer.state[next(model.parameters())].update(
+            momentum_buffer=ember.zeros_like(next(model.parameters()))),
+    }
+    for what, change in changes.items():
+        optimizer.param_groups[0]["momentum"] = 0.9
+        model.train()
+        graph = ember.cuda.CUDAGraph()
+        with ember.cuda.graph(graph):
+            step(images, labels)
+        graph.replay()
+        change()
+        with pytest.raises(RuntimeError, match=f"CUDAGraph.replay: {what}"):
+            graph.replay()
+
+
+def test_a_vector_times_a_matrix_in_a_capture():
+    w = ember.tensor(np.arange(12.0).reshape(3, 4), dtype=ember.float32, device="cuda")
+    v = ember.tensor([1.0, -2.0, 0.5], device="cuda")
+    u = ember.tensor([2.0, 0.0, 1.0, -1.0], device="cuda")
+    graph = ember.cuda.CUDAGraph()
+    with ember.cuda.graph(graph):
+        outputs = (v @ w, w @ u, v @ v, nn.functional.linear(u, w))
+    graph.replay()
+    host_w, host_v, host_u = w.cpu().numpy(), v.cpu().numpy(), u.cpu().numpy()
+    for got, expected in zip(outputs, (host_v @ host_w, host_w @ host_u, host_v @ host_v, host_w @ host_u)):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=1e-6)

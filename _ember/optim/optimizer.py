@@ -356,12 +356,14 @@ def _step_counter(value=0.0):
     return Tensor(np.array(value, dtype))
 
 
-def _check_capture(optimizer, group, creating_state, live=("lr",)):
+def _check_capture(optimizer, group, creating_state, live=("lr",), zero_branches=()):
     """While a CUDA graph is captured (``ember.cuda.graph``): refuse to create a parameter's state,
-    which every replay would create afresh (zeroed moments, a momentum restarted), and note the
-    group's options, which the graph holds as numbers, so that a replay after a change raises instead
-    of using the old ones; the options in ``live`` the kernels read from the device (``_group_scalar``),
-    so a scheduler may change them."""
+    which every replay would create afresh (zeroed moments, a momentum restarted), and note what the
+    graph holds as it is now, so that a replay after a change raises instead of using the old: the
+    group's options (but those in ``live``, which the kernels read from the device, ``_group_scalar``,
+    so that a scheduler may change them; of those in ``zero_branches`` whether they are 0, which picks
+    the kernel), that the group is still the optimizer's, and the arrays of its parameters and their
+    state (``load_state_dict`` replaces them)."""
     from ..engine import cuda_graphs
     if not cuda_graphs.is_current_stream_capturing():
         return
@@ -373,6 +375,21 @@ def _check_capture(optimizer, group, creating_state, live=("lr",)):
     for key, value in group.items():
         if key != "params" and key not in live:
             cuda_graphs.bake(f"{name}'s {key!r}", functools.partial(group.get, key), deepcopy(value))
+    for key in zero_branches:
+        cuda_graphs.bake(f"whether {name}'s {key!r} is 0", lambda key=key: group[key] == 0, group[key] == 0)
+    cuda_graphs.bake(f"whether the group is one of {name}'s", lambda: any(g is group for g in optimizer.param_groups),
+                     True)
+    arrays = functools.partial(_arrays_of, optimizer, group)
+    cuda_graphs.bake(f"the arrays of {name}'s parameters and state (their memory)", arrays, arrays())
+
+
+def _arrays_of(optimizer, group):
+    """The ids of the arrays of ``group``'s parameters and of their state tensors, in order."""
+    ids = []
+    for p in group["params"]:
+        ids.append(id(p._data))
+        ids.extend(id(v._data) for v in optimizer.state.get(p, {}).values() if isinstance(v, Tensor))
+    return tuple(ids)
 
 
 def _group_scalar(group, key, dtype, index=None):

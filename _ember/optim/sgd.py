@@ -51,7 +51,7 @@ class SGD(Optimizer):
             weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
             grads = _grads(group)
             _check_capture(self, group, momentum != 0 and any("momentum_buffer" not in self.state[p] for p, _ in grads),
-                           live=("lr", "momentum"))
+                           live=("lr", "momentum"), zero_branches=("momentum",))
             for p, grad in grads:
                 param = p._data
                 buffer, first = None, False

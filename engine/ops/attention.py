@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ...kernels.cuda import runtime
+from ..cuda_graphs import is_current_stream_capturing
 from ..device import array_module
 from ..tensor import Tensor
 from .linalg import matmul
@@ -34,7 +34,7 @@ def _attend(query, key, value, bias, dropout_p, scale, safe):
         if safe:
             rows = array_module(bias._data).isneginf(bias._data).all(axis=-1, keepdims=True)
             # a CUDA-graph capture cannot read rows.any() on the host: it masks always (a no-op without dead rows)
-            if runtime.capturing() or rows.any():
+            if is_current_stream_capturing() or rows.any():
                 # softmax over finite scores (zero gradient flows back from those rows)
                 dead = Tensor(rows)
                 scores = scores.masked_fill(dead, 0.0)

@@ -191,7 +191,7 @@ class Convolution(Function):
         # the weight gradient needs x's columns again: keep them (prod(kernel) times x's size, freed
         # by backward) rather than copy them twice
         ctx.columns = _columns(x, geometry, groups)
-        out = _grouped(weight, groups) @ ctx.columns  # (N, groups, O/groups, L)
+        out = kernels.matmul(_grouped(weight, groups), ctx.columns)  # (N, groups, O/groups, L)
         return _add_bias(out.reshape((x.shape[0], weight.shape[0]) + geometry.output), bias)
 
     @staticmethod
@@ -218,8 +218,8 @@ class ConvolutionTranspose(Function):
                 planar.lift(y), planar.lift(weight), planar.size, *planar.options, groups)), bias)
         n, out_channels = y.shape[0], weight.shape[1] * groups
         # columns (N, groups, C/groups * prod(kernel), L) = w^T y, per group
-        columns = _grouped(weight, groups).swapaxes(1, 2) @ \
-            y.reshape(n, groups, y.shape[1] // groups, math.prod(geometry.output))
+        columns = kernels.matmul(_grouped(weight, groups).swapaxes(1, 2),
+                                 y.reshape(n, groups, y.shape[1] // groups, math.prod(geometry.output)))
         columns = columns.reshape((n, out_channels) + geometry.kernel + geometry.output)
         return _add_bias(geometry.scatter(columns), bias)
 
@@ -249,8 +249,8 @@ class ConvolutionWeight(Function):
         n, out_channels = x.shape[0], grad.shape[1]
         if columns is None:
             columns = _columns(x, geometry, groups)
-        per_sample = grad.reshape(n, groups, out_channels // groups, math.prod(geometry.output)) @ \
-            columns.swapaxes(2, 3)  # (N, groups, O/groups, rows)
+        per_sample = kernels.matmul(grad.reshape(n, groups, out_channels // groups, math.prod(geometry.output)),
+                                    columns.swapaxes(2, 3))  # (N, groups, O/groups, rows)
         return per_sample.sum(0).reshape((out_channels, x.shape[1] // groups) + geometry.kernel)
 
     @staticmethod

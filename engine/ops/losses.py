@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from ...kernels.cuda import runtime
+from ..cuda_graphs import is_current_stream_capturing
 from ..device import array_module
 from ..function import Function
 from ..grad_mode import is_grad_enabled
@@ -180,7 +180,7 @@ def _checked_targets(op, t, classes, ignore_index, input, target):
     outside [0, classes) raises, as in PyTorch."""
     xp = array_module(t._data)
     safe = xp.where(t._data != ignore_index, t._data, 0).astype(np.int64)
-    if runtime.capturing():  # the check reads the targets on the host; the kernel's loss is NaN instead
+    if is_current_stream_capturing():  # the check reads the targets on the host; the kernel's loss is NaN instead
         return safe
     out_of_range = (safe < 0) | (safe >= classes)
     if out_of_range.any():
@@ -243,6 +243,7 @@ def _divisor(total):
 
 
 def _as_operand(value):
+    """A number as it is, a device array (a count kept on the GPU in a capture) as a Tensor."""
     return value if isinstance(value, (int, float)) else Tensor(value)
 
 
@@ -254,7 +255,7 @@ def _kept_count(t, classes, ignore_index, input, target, dtype):
     data = t._data
     if data.size == 0:
         return 0
-    if runtime.capturing():
+    if is_current_stream_capturing():
         return (data != ignore_index).sum().astype(dtype)
     low, high = data.min(), data.max()
     if 0 <= low and high < classes:
@@ -275,7 +276,7 @@ def _fused_cross_entropy(input, target, weight, ignore_index, reduction):
         class_weights = _class_weights("cross_entropy", weight, classes, x._data.dtype)
         safe = _checked_targets("cross_entropy", t, classes, ignore_index, input, target)
         row_weights = class_weights[safe] * (indices != ignore_index)
-        total = row_weights.sum() if runtime.capturing() else float(row_weights.sum())
+        total = row_weights.sum() if is_current_stream_capturing() else float(row_weights.sum())
     return CrossEntropy.apply(x, indices, ignore_index, row_weights, total, reduction)
 
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ... import kernels
-from ...kernels.cuda import runtime
+from ..cuda_graphs import is_current_stream_capturing
 from ..device import array_module
 from ..function import Function
 from ..grad_mode import is_grad_enabled
@@ -300,17 +300,17 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     check_same_device("embedding", weight, input)
     rows = weight.shape[0]
     indices = input._data
-    if runtime.capturing():  # the range check below reads the indices on the host, which a capture cannot
-        return _embedding_in_capture(weight, indices, padding_idx, max_norm, scale_grad_by_freq, shapes)
-    if indices.size and (indices.min() < 0 or indices.max() >= rows):
-        bad = indices[(indices < 0) | (indices >= rows)].ravel()[0]
-        raise IndexError(f"embedding: index out of range in self (index {int(bad)} with "
-                         f"num_embeddings {rows}) {shapes}")
     if padding_idx is not None:
         if not -rows <= padding_idx < rows:
             raise AssertionError(f"embedding: Padding_idx must be within num_embeddings (padding_idx "
                                  f"{padding_idx}, num_embeddings {rows})")
         padding_idx %= rows
+    if is_current_stream_capturing():  # the range check below reads the indices on the host, which a capture cannot
+        return _embedding_in_capture(weight, indices, padding_idx, max_norm, scale_grad_by_freq, shapes)
+    if indices.size and (indices.min() < 0 or indices.max() >= rows):
+        bad = indices[(indices < 0) | (indices >= rows)].ravel()[0]
+        raise IndexError(f"embedding: index out of range in self (index {int(bad)} with "
+                         f"num_embeddings {rows}) {shapes}")
     if max_norm is not None:
         _renorm_rows(weight, indices, max_norm, norm_type)
     row_scale = None
@@ -327,8 +327,6 @@ def _embedding_in_capture(weight, indices, padding_idx, max_norm, scale_grad_by_
     if max_norm is not None or scale_grad_by_freq:
         raise RuntimeError(f"embedding: max_norm and scale_grad_by_freq cannot be captured in a CUDA graph {shapes}")
     rows = weight.shape[0]
-    if padding_idx is not None:
-        padding_idx %= rows
     xp = array_module(indices)
     valid = (indices >= 0) & (indices < rows)
     looked_up = GatherRows.apply(weight, xp.where(valid, indices, 0).astype(np.int64), padding_idx, None)

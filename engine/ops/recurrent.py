@@ -286,7 +286,7 @@ class GRULayer(Function):
             t = steps[k]
             grad_projected[t], grad_hidden[t], grad_direct = backward_step(
                 grad_h, ctx.acts[t], ctx.hidden_gates[t], previous[t])
-            grad_h = grad_hidden[t] @ weight
+            grad_h = kernels.matmul(grad_hidden[t], weight)
             grad_h += grad_direct
             if k:
                 grad_h += grad[steps[k - 1]]

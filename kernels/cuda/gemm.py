@@ -81,7 +81,12 @@ def matmul(a, b, out=None):
     cp = runtime.cupy()
     if not runtime.capturing():
         return cp.matmul(a, b, out=out)
-    product = tiled_matmul(a, b)
+    # a vector operand is a one-row (left) or one-column (right) matrix whose dim leaves the result
+    product = tiled_matmul(a[None] if a.ndim == 1 else a, b[:, None] if b.ndim == 1 else b)
+    if b.ndim == 1:
+        product = product[..., 0]
+    if a.ndim == 1:
+        product = product[..., 0, :] if b.ndim > 1 else product[..., 0]
     if out is None:
         return product
     out[...] = product

@@ -88,11 +88,10 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
               decoupled, maximize, step):
-    """One Adam update of ``param`` (cupy, any shape) at step number ``step`` (1 for the first: a
-    number, or a 0-d device array with Adam(capturable=True), when ``lr`` may be one too), with its
-    moment estimates ``exp_avg``,
-    ``exp_avg_sq`` and, for AMSGrad, ``max_exp_avg_sq`` (else None), all of param's shape and
-    updated in place."""
+    """One Adam update of ``param`` (cupy, any shape) at step number ``step`` (1 for the first), with
+    its moment estimates ``exp_avg``, ``exp_avg_sq`` and, for AMSGrad, ``max_exp_avg_sq`` (else None),
+    all of param's shape and updated in place. With Adam(capturable=True) ``step`` is a 0-d device
+    array, and in a CUDA graph so are ``lr`` and the betas (float64)."""
     name = "ember_adam_step" if max_exp_avg_sq is None else "ember_adam_step_amsgrad"
     signs = (-1.0 if maximize else 1.0, weight_decay, weight_decay != 0 and not decoupled)
     if isinstance(step, (int, float)):

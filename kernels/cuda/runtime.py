@@ -9,6 +9,7 @@ files ahead of time with nvcc, so each kernel is written once.
 import functools
 import pathlib
 import re
+import threading
 
 SOURCE_DIR = pathlib.Path(__file__).parent
 BLOCK = 256   # threads per block for 1-d launches: a multiple of the warp, enough to hide latency
@@ -97,17 +98,18 @@ def blocks(n, block=BLOCK):
 INT32_MAX = 2**31 - 1
 
 
-_capturing = [False]  # set by ember.cuda.graph (engine/cuda_graphs.py) around a capture
+_capture = threading.local()  # .active: set by ember.cuda.graph (engine/cuda_graphs.py) around a capture
 
 
 def capturing():
-    """Whether ember is capturing a CUDA graph now: kernels then avoid what a capture cannot hold
-    (cuBLAS, host synchronisation)."""
-    return _capturing[0]
+    """Whether this thread is capturing a CUDA graph through ember now: kernels then avoid what a capture
+    cannot hold (cuBLAS, host synchronisation). Per thread, as CuPy's current stream is."""
+    return getattr(_capture, "active", False)
 
 
 def set_capturing(flag):
-    _capturing[0] = bool(flag)
+    """Mark this thread as capturing (``flag`` True) or not; engine/cuda_graphs.py calls it."""
+    _capture.active = bool(flag)
 
 
 def launch(family, instantiations, kernel_name, count, *args):
