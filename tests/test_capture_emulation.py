@@ -403,3 +403,21 @@ def test_a_graph_whose_input_was_freed_and_reallocated_raises_at_launch(stream):
     cp.empty(2)
     with pytest.raises(RuntimeError, match="16-byte array that has been freed"):
         graph.launch()
+
+
+@needs_kernels
+def test_the_launch_count_of_a_graphed_training_step():
+    """cuda_emulator/launches.py, which counts the kernels a graphed bench step replaces with one launch
+    (in a process of its own: it makes the emulator the cuda device, and ember caches its device): the
+    MLP's step launches its GEMMs (forward and both gradients of three layers), optimizer updates (six
+    parameters) and a few dozen more, not views or allocations."""
+    import pathlib
+    import subprocess
+    done = subprocess.run([sys.executable, "-m", "cuda_emulator.launches", "mlp"], capture_output=True, text=True,
+                          cwd=pathlib.Path(__file__).parent, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = [re.search(pattern, done.stdout) for pattern in (r"mlp: (\d+) kernel launches per training step",
+                                                             r"RawModule kernel (\d+)", r"ElementwiseKernel.__call__ (\d+)")]
+    assert all(found), done.stdout
+    total, raw, elementwise = (int(match.group(1)) for match in found)
+    assert raw >= 3 * 3 and elementwise >= 6 and 20 <= total <= 120, done.stdout
