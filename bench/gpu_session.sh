@@ -78,7 +78,7 @@ step environment 60 bash -c environment
 step gpu-tests 200 "${PYTEST[@]}" -m cuda tests/
 step gpu-unmarked-tests 60 "${PYTEST[@]}" $UNMARKED_GPU_TESTS
 step bench-kernels 150 "${BENCH[@]}" --quick
-step bench-models 90 "${BENCH[@]}" --models
+step bench-models 150 "${BENCH[@]}" --models   # eager and CUDA-graph ("graphed") steps against PyTorch
 if [ -n "$SIMULATOR_TESTS" ]; then
     step simulator-tests 90 env NUMBA_ENABLE_CUDASIM=1 "${PYTEST[@]}" $SIMULATOR_TESTS
 else
@@ -101,7 +101,7 @@ set +x
     for name in bench-kernels bench-models bench-ops; do
         [ -f "$LOGS/$name.log" ] || continue
         echo "==== $name"
-        grep -E "copy_gbps|^FAILED|Error|wrote" "$LOGS/$name.log" | tail -n 20
+        grep -E "copy_gbps|^FAILED|Error|wrote|^(mlp|lenet|cifar-cnn|char-lstm) " "$LOGS/$name.log" | tail -n 20
     done
 } >>"$SUMMARY"
 cp "$SUMMARY" "$OUT/summary.txt"
