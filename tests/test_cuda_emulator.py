@@ -300,3 +300,45 @@ def test_elementwise_inputs_overlapping_outputs_are_read_before_written(emulated
     a = fake_cupy.asarray(np.arange(5.0))
     shift(a[:-1], a[1:])  # CuPy copies the input first: not a running copy of a[0]
     np.testing.assert_array_equal(a.get(), [0, 0, 1, 2, 3])
+
+
+# ---- the tiled GEMM (kernels/cuda/gemm.py), which CUDA-graph captures use instead of cuBLAS ---------
+
+def _transposed(x):
+    """A (*, rows, cols) array as the transposed view of a C-contiguous (*, cols, rows) one."""
+    return fake_cupy.ascontiguousarray(fake_cupy.asarray(np.swapaxes(x, -1, -2))).swapaxes(-1, -2)
+
+
+GEMM_CASES = {  # name -> (a's shape, b's shape, how each operand is laid out on the device)
+    "matrices": ((70, 33), (33, 90), (fake_cupy.asarray, fake_cupy.asarray)),
+    "transposed-operands": ((17, 40), (40, 66), (_transposed, _transposed)),
+    "one-b-for-a-batch": ((3, 5, 9), (9, 4), (fake_cupy.asarray, _transposed)),
+    "broadcast-batches": ((2, 1, 5, 9), (3, 9, 4), (fake_cupy.asarray, fake_cupy.asarray)),
+    "one-a-for-a-batch": ((1, 5, 9), (4, 9, 7), (_transposed, fake_cupy.asarray)),
+    "empty-inner-dimension": ((4, 0), (0, 3), (fake_cupy.asarray, fake_cupy.asarray)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", list(GEMM_CASES))
+def test_the_tiled_gemm_matches_numpy_on_views_and_batches(case, dtype, emulated):
+    from ember.kernels.cuda import gemm
+    a_shape, b_shape, (lay_a, lay_b) = GEMM_CASES[case]
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1, 1, a_shape).astype(dtype), rng.uniform(-1, 1, b_shape).astype(dtype)
+    out = gemm.tiled_matmul(lay_a(a), lay_b(b))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out.get(), a @ b, rtol=rtol, atol=rtol)
+
+
+def test_the_capture_gemm_takes_vectors_as_matmul_does(emulated):
+    from ember.kernels.cuda import gemm
+    rng = np.random.default_rng(1)
+    m, v, w = rng.standard_normal((6, 5)), rng.standard_normal(6), rng.standard_normal(5)
+    runtime.set_capturing(True)  # matmul then takes the tiled GEMM
+    try:
+        for a, b in ((v, m), (m, w), (w, w), (np.stack([m, m]), w)):
+            got = gemm.matmul(fake_cupy.asarray(a), fake_cupy.asarray(b))
+            np.testing.assert_allclose(got.get(), a @ b, rtol=1e-12, atol=1e-12)
+    finally:
+        runtime.set_capturing(False)

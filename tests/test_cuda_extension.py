@@ -44,16 +44,16 @@ def test_launch_without_a_gpu_raises_runtime_error_naming_the_cuda_error(extensi
     if extension.device_count() > 0:
         pytest.skip("a GPU is present: null pointers would fault on it")
     with pytest.raises(RuntimeError, match=r"^gemm: .+ \(cudaError\w+\)$"):
-        extension.gemm("float32", 0, 0, 0, 1, 2, 2, 2, 0, 0, 0)
+        extension.gemm("float32", 0, 0, 0, 1, 2, 2, 2, 0, 0, 2, 1, 2, 1, 0)
 
 
 def test_launcher_rejects_other_dtypes(extension):
     with pytest.raises(TypeError, match="gemm: expected dtype float32 or float64, got float16"):
-        extension.gemm("float16", 0, 0, 0, 1, 2, 2, 2, 0, 0, 0)
+        extension.gemm("float16", 0, 0, 0, 1, 2, 2, 2, 0, 0, 2, 1, 2, 1, 0)
 
 
 def test_empty_product_launches_nothing(extension):
-    extension.gemm("float32", 0, 0, 0, 0, 2, 2, 2, 0, 0, 0)  # batch 0: nothing to do, no device needed
+    extension.gemm("float32", 0, 0, 0, 0, 2, 2, 2, 0, 0, 2, 1, 2, 1, 0)  # batch 0: nothing to do, no device needed
 
 
 def test_glue_reports_why_it_is_unavailable_without_a_gpu(extension):

@@ -5,10 +5,13 @@
 //
 // Launch contract:
 // gemm<T>(const T* a, const T* b, T* c, long long batch, long long m, long long n, long long k,
-//         long long stride_a, long long stride_b), T = float or double
+//         long long stride_a, long long stride_b, long long a_row, long long a_column, long long b_row,
+//         long long b_column), T = float or double
 //   a (batch, m, k), b (batch, k, n) -> c (batch, m, n), every element of c written (zeros when k = 0).
-//   stride_a, stride_b: elements from one matrix of a (of b) to the next: m * k (k * n), or 0 when one
-//   matrix serves the whole batch. c's matrices are contiguous, m * n apart.
+//   stride_a, stride_b: elements from one matrix of a (of b) to the next, or 0 when one matrix serves the
+//   whole batch. a_row, a_column (b_row, b_column): elements from one row (column) of a matrix of a (b) to
+//   the next, so that a transposed view needs no copy: (k, 1) for a C-contiguous a, (1, m) for the
+//   transpose of a C-contiguous (k, m) matrix. c's matrices are C-contiguous, m * n apart.
 //   block (GEMM_THREADS, GEMM_THREADS) = (16, 16); static shared memory 2 * GEMM_TILE * GEMM_STEP * sizeof(T)
 //   (8 KiB for float, 16 KiB for double).
 //   grid: (ceil(n / GEMM_TILE), ceil(m / GEMM_TILE), batch) covers c once; a smaller grid is fine in any dim
@@ -29,7 +32,8 @@ constexpr int GEMM_WORK = GEMM_TILE / GEMM_THREADS;
 template <typename T>
 __global__ void __launch_bounds__(GEMM_THREADS * GEMM_THREADS)
 gemm(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c, long long batch, long long m,
-     long long n, long long k, long long stride_a, long long stride_b) {
+     long long n, long long k, long long stride_a, long long stride_b, long long a_row, long long a_column,
+     long long b_row, long long b_column) {
   __shared__ T a_tile[GEMM_TILE][GEMM_STEP];  // rows row0.. of A, columns step0..
   __shared__ T b_tile[GEMM_STEP][GEMM_TILE];  // rows step0.. of B, columns col0..
   const int tx = threadIdx.x, ty = threadIdx.y, thread = ty * GEMM_THREADS + tx;
@@ -48,17 +52,17 @@ gemm(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c, long l
           for (int j = 0; j < GEMM_WORK; ++j) sum[i][j] = T(0);
 
         for (long long step0 = 0; step0 < k; step0 += GEMM_STEP) {
-          // Consecutive threads load consecutive elements of a row (coalesced); zeros pad the ragged edges,
-          // so the product loop below needs no bounds checks.
+          // Consecutive threads load consecutive elements of a row (coalesced when the operand's rows are
+          // contiguous); zeros pad the ragged edges, so the product loop below needs no bounds checks.
           for (int e = thread; e < GEMM_TILE * GEMM_STEP; e += threads) {
             const int r = e / GEMM_STEP, s = e % GEMM_STEP;
             const long long row = row0 + r, col = step0 + s;
-            a_tile[r][s] = (row < m && col < k) ? a_matrix[row * k + col] : T(0);
+            a_tile[r][s] = (row < m && col < k) ? a_matrix[row * a_row + col * a_column] : T(0);
           }
           for (int e = thread; e < GEMM_STEP * GEMM_TILE; e += threads) {
             const int r = e / GEMM_TILE, s = e % GEMM_TILE;
             const long long row = step0 + r, col = col0 + s;
-            b_tile[r][s] = (row < k && col < n) ? b_matrix[row * n + col] : T(0);
+            b_tile[r][s] = (row < k && col < n) ? b_matrix[row * b_row + col * b_column] : T(0);
           }
           __syncthreads();
 #pragma unroll

@@ -16,9 +16,10 @@ GEMM_TILE, GEMM_THREADS, GRID_LIMIT = 64, 16, 65535  # gemm.cu's tile and block;
 
 def gemm_operands(a, b):
     """``a`` (*a, M, K) and ``b`` (*b, K, N), float32 or float64 CuPy arrays of one dtype, as gemm.cu
-    takes them: (out (*broadcast(a, b), M, N) uninitialised, a, b C-contiguous, count, m, n, k,
-    stride_a, stride_b), where a stride of 0 is one matrix serving the whole batch. ValueError or
-    TypeError naming the shapes or dtypes when they do not multiply."""
+    takes them: (out (*broadcast(a, b), M, N) uninitialised, a, b, count, m, n, k, stride_a, stride_b,
+    a_row, a_column, b_row, b_column), where a batch stride of 0 is one matrix serving the whole batch and
+    the row and column strides let a transposed matrix go uncopied. ValueError or TypeError naming the
+    shapes or dtypes when they do not multiply."""
     cp = runtime.cupy()
     if a.ndim < 2 or b.ndim < 2:
         raise ValueError(f"matmul: expected operands of at least 2 dims, got shapes {a.shape} and {b.shape}")
@@ -34,22 +35,29 @@ def gemm_operands(a, b):
         raise ValueError(f"matmul: {a.shape} @ {b.shape}: batch dimensions {a.shape[:-2]} and "
                          f"{b.shape[:-2]} do not broadcast") from None
     out = cp.empty(batch + (m, n), a.dtype)
-    a, stride_a = _batch_of_matrices(cp, a, batch)
-    b, stride_b = _batch_of_matrices(cp, b, batch)
+    a, stride_a, a_row, a_column = _batch_of_matrices(cp, a, batch)
+    b, stride_b, b_row, b_column = _batch_of_matrices(cp, b, batch)
     count = math.prod(batch)
     if stride_b == 0 and stride_a != 0:  # one b for the batch: a (count, M, K) is one (count * M, K) matrix
         m, count = m * count, 1
-    return out, a, b, count, m, n, k, stride_a, stride_b
+    return out, a, b, count, m, n, k, stride_a, stride_b, a_row, a_column, b_row, b_column
 
 
 def _batch_of_matrices(cp, x, batch):
-    """``x`` (*, rows, cols) as C-contiguous matrices for the batch shape ``batch``, and the elements from
-    one matrix to the next: 0 when one matrix serves the whole batch (broadcast without a copy)."""
+    """``x`` (*, rows, cols) for the batch shape ``batch``, as (a C-contiguous array holding it, elements
+    from one matrix to the next, from one row to the next, from one column to the next). One matrix for
+    the whole batch (batch stride 0) that is the transpose of a C-contiguous one is passed as that one,
+    without a copy (Linear's weight^T); anything else is made C-contiguous."""
     if math.prod(x.shape[:-2]) == 1:
-        return cp.ascontiguousarray(x.reshape(x.shape[-2:])), 0
+        matrix = x.reshape(x.shape[-2:])
+        if not matrix.flags.c_contiguous and matrix.flags.f_contiguous:
+            return matrix.T, 0, 1, matrix.shape[0]
+        matrix = cp.ascontiguousarray(matrix)
+        return matrix, 0, matrix.shape[1], 1
     if x.shape[:-2] != batch:  # broadcast along some batch dims only: copy the batch out
         x = cp.broadcast_to(x, batch + x.shape[-2:])
-    return cp.ascontiguousarray(x), x.shape[-2] * x.shape[-1]
+    x = cp.ascontiguousarray(x)
+    return x, x.shape[-2] * x.shape[-1], x.shape[-1], 1
 
 
 def load():
@@ -62,16 +70,16 @@ def load():
 def tiled_matmul(a, b):
     """``a @ b`` by gemm.cu through CuPy's RawModule: a (*a, M, K), b (*b, K, N) -> (*broadcast, M, N),
     float32 or float64. Slower than cuBLAS at large sizes; it exists so that a graph can capture a GEMM."""
-    out, a, b, count, m, n, k, stride_a, stride_b = gemm_operands(a, b)
+    out, a, b, *sizes = gemm_operands(a, b)
     if out.size == 0:
         return out
+    count, m, n, k = sizes[:4]
     if k == 0:
         out.fill(0)
         return out
     function = runtime.kernel("gemm", runtime.instantiations("gemm"), "gemm", out.dtype)
     grid = (-(-n // GEMM_TILE), min(-(-m // GEMM_TILE), GRID_LIMIT), min(count, GRID_LIMIT))
-    function(grid, (GEMM_THREADS, GEMM_THREADS),
-             (a, b, out, *(np.int64(v) for v in (count, m, n, k, stride_a, stride_b))))
+    function(grid, (GEMM_THREADS, GEMM_THREADS), (a, b, out, *(np.int64(v) for v in sizes)))
     return out
 
 

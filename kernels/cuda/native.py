@@ -42,9 +42,8 @@ def matmul(a, b):
     last two dims, batch dims broadcast. a (*a, M, K), b (*b, K, N) float32 or float64 CuPy arrays
     -> (*broadcast(a, b), M, N)."""
     cp = runtime.cupy()
-    out, a, b, count, m, n, k, stride_a, stride_b = gemm.gemm_operands(a, b)
+    out, a, b, *sizes = gemm.gemm_operands(a, b)
     if out.size == 0:
         return out
-    extension().gemm(out.dtype.name, a.data.ptr, b.data.ptr, out.data.ptr, count, m, n, k, stride_a, stride_b,
-                     _stream(cp))
+    extension().gemm(out.dtype.name, a.data.ptr, b.data.ptr, out.data.ptr, *sizes, _stream(cp))
     return out

@@ -25,9 +25,11 @@ inline unsigned grid_size(long long count, long long per_block, long long limit)
 inline cudaStream_t as_stream(Pointer stream) { return reinterpret_cast<cudaStream_t>(stream); }
 
 // gemm.cu: c (batch, m, n) = a (batch, m, k) @ b (batch, k, n); stride_a / stride_b are the elements between
-// a batch's matrices of a / b, 0 for one matrix shared by the batch.
+// a batch's matrices of a / b, 0 for one matrix shared by the batch; a_row, a_column / b_row, b_column the
+// elements between rows and between columns of a matrix of a / b.
 template <typename T>
 cudaError_t launch_gemm(Pointer a, Pointer b, Pointer c, long long batch, long long m, long long n, long long k,
-                        long long stride_a, long long stride_b, Pointer stream);
+                        long long stride_a, long long stride_b, long long a_row, long long a_column,
+                        long long b_row, long long b_column, Pointer stream);
 
 }  // namespace ember_cuda

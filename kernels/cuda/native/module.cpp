@@ -59,8 +59,10 @@ PYBIND11_MODULE(_cuda, m) {
   m.attr("runtime_version") = CUDART_VERSION;
 
   m.def("gemm", for_float_types("gemm", launch_gemm<float>, launch_gemm<double>),
-        "c (batch, m, n) = a (batch, m, k) @ b (batch, k, n), C-contiguous; stride_a, stride_b: elements "
-        "between a batch's matrices of a, b (0: one matrix for the whole batch).",
+        "c (batch, m, n) = a (batch, m, k) @ b (batch, k, n), c C-contiguous; stride_a, stride_b: elements "
+        "between a batch's matrices of a, b (0: one matrix for the whole batch); a_row, a_column, b_row, "
+        "b_column: elements between rows and between columns of a matrix of a, b.",
         py::arg("dtype"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("batch"), py::arg("m"), py::arg("n"),
-        py::arg("k"), py::arg("stride_a"), py::arg("stride_b"), py::arg("stream"));
+        py::arg("k"), py::arg("stride_a"), py::arg("stride_b"), py::arg("a_row"), py::arg("a_column"),
+        py::arg("b_row"), py::arg("b_column"), py::arg("stream"));
 }
