@@ -342,3 +342,26 @@ def test_the_capture_gemm_takes_vectors_as_matmul_does(emulated):
             np.testing.assert_allclose(got.get(), a @ b, rtol=1e-12, atol=1e-12)
     finally:
         runtime.set_capturing(False)
+
+
+def test_the_capture_gemm_writes_into_out_or_copies_there(emulated):
+    """conv's GEMMs write their product into a part of the output: directly when that part is
+    C-contiguous and overlaps no operand, else through a copy."""
+    from ember.kernels.cuda import gemm
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5))
+    runtime.set_capturing(True)
+    try:
+        whole = fake_cupy.zeros((3, 3, 5))
+        assert gemm.matmul(fake_cupy.asarray(a), fake_cupy.asarray(b), out=whole[1:]) is not None
+        strided = fake_cupy.zeros((2, 5, 3)).swapaxes(1, 2)
+        gemm.matmul(fake_cupy.asarray(a), fake_cupy.asarray(b), out=strided)
+        square = fake_cupy.asarray(rng.standard_normal((4, 4)))
+        expected_square = square.get() @ square.get()
+        gemm.matmul(square, square, out=square)  # out is an operand: the product must not read its own writes
+    finally:
+        runtime.set_capturing(False)
+    np.testing.assert_allclose(whole.get()[1:], a @ b, rtol=1e-12)
+    assert not whole.get()[0].any()
+    np.testing.assert_allclose(strided.get(), a @ b, rtol=1e-12)
+    np.testing.assert_allclose(square.get(), expected_square, rtol=1e-12, atol=1e-12)

@@ -14,9 +14,10 @@ from . import runtime
 GEMM_TILE, GEMM_THREADS, GRID_LIMIT = 64, 16, 65535  # gemm.cu's tile and block; CUDA's grid y/z limit
 
 
-def gemm_operands(a, b):
+def gemm_operands(a, b, out=None):
     """``a`` (*a, M, K) and ``b`` (*b, K, N), float32 or float64 CuPy arrays of one dtype, as gemm.cu
-    takes them: (out (*broadcast(a, b), M, N) uninitialised, a, b, count, m, n, k, stride_a, stride_b,
+    takes them: (out (*broadcast(a, b), M, N): ``out`` itself if it is C-contiguous of that shape and
+    dtype and overlaps neither operand, else a new array; a, b, count, m, n, k, stride_a, stride_b,
     a_row, a_column, b_row, b_column), where a batch stride of 0 is one matrix serving the whole batch and
     the row and column strides let a transposed matrix go uncopied. ValueError or TypeError naming the
     shapes or dtypes when they do not multiply."""
@@ -34,7 +35,9 @@ def gemm_operands(a, b):
     except ValueError:
         raise ValueError(f"matmul: {a.shape} @ {b.shape}: batch dimensions {a.shape[:-2]} and "
                          f"{b.shape[:-2]} do not broadcast") from None
-    out = cp.empty(batch + (m, n), a.dtype)
+    if (out is None or out.shape != batch + (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous
+            or cp.may_share_memory(out, a) or cp.may_share_memory(out, b)):  # the kernel reads while it writes
+        out = cp.empty(batch + (m, n), a.dtype)
     a, stride_a, a_row, a_column = _batch_of_matrices(cp, a, batch)
     b, stride_b, b_row, b_column = _batch_of_matrices(cp, b, batch)
     count = math.prod(batch)
@@ -67,10 +70,12 @@ def load():
         runtime.kernel("gemm", runtime.instantiations("gemm"), "gemm", dtype)
 
 
-def tiled_matmul(a, b):
+def tiled_matmul(a, b, out=None):
     """``a @ b`` by gemm.cu through CuPy's RawModule: a (*a, M, K), b (*b, K, N) -> (*broadcast, M, N),
-    float32 or float64. Slower than cuBLAS at large sizes; it exists so that a graph can capture a GEMM."""
-    out, a, b, *sizes = gemm_operands(a, b)
+    float32 or float64, written into ``out`` when that is a C-contiguous array of the result's shape
+    (else into a new array: check what comes back). Slower than cuBLAS at large sizes; it exists so
+    that a graph can capture a GEMM."""
+    out, a, b, *sizes = gemm_operands(a, b, out)
     if out.size == 0:
         return out
     count, m, n, k = sizes[:4]
@@ -85,10 +90,15 @@ def tiled_matmul(a, b):
 
 def matmul(a, b, out=None):
     """``cupy.matmul(a, b, out=out)``, or, while ember captures a CUDA graph (where CuPy refuses
-    cuBLAS), the tiled GEMM with its product copied into ``out``. Shapes as ``cupy.matmul``."""
+    cuBLAS), the tiled GEMM, writing into ``out`` (directly where it can). Shapes as ``cupy.matmul``."""
     cp = runtime.cupy()
     if not runtime.capturing():
         return cp.matmul(a, b, out=out)
+    if a.ndim > 1 and b.ndim > 1:
+        product = tiled_matmul(a, b, out)
+        if out is not None and product is not out:  # ``out`` is a view the kernel cannot write through
+            out[...] = product
+        return out if out is not None else product
     # a vector operand is a one-row (left) or one-column (right) matrix whose dim leaves the result
     product = tiled_matmul(a[None] if a.ndim == 1 else a, b[:, None] if b.ndim == 1 else b)
     if b.ndim == 1:
