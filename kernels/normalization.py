@@ -3,7 +3,8 @@
 Layer norm normalizes each row of x (*, D) (M rows); batch norm each channel of x (N, C, *) over the
 batch and the spatial dims, with the batch's mean and biased variance. Both then scale and shift,
 per column (layer norm) or per channel (batch norm), by optional weight and bias. Forward returns
-the mean and ``rstd = 1 / sqrt(var + eps)`` that backward takes. Outputs take x's shape, so the
+the mean and ``rstd = 1 / sqrt(var + eps)`` that backward takes, and from which
+``update_running_stats`` moves the running statistics. Outputs take x's shape, so the
 engine need not reshape them (a reshaped gradient is a view, which autograd copies before storing
 it as a leaf's .grad).
 """
@@ -13,6 +14,19 @@ import numpy as np
 
 from .cpu_extension import kernel
 from .registry import register
+
+
+def update_running_stats(running_mean, running_var, mean, rstd, momentum, eps, correction):
+    """Move batch norm's running statistics (C,) toward the batch's, in place: ``running = (1 - momentum)
+    * running + momentum * batch``, with the batch mean ``mean`` (C,) and its variance recovered from
+    ``rstd`` (C,) = 1 / sqrt(var + eps) in double (clamped at 0, where rounding leaves a constant
+    channel's a hair below it; NaN stays NaN) and scaled by ``correction`` = n / (n - 1) (unbiased).
+    One pass per buffer in the buffers' precision, as PyTorch's running-stat update."""
+    variance = np.reciprocal(np.square(rstd.astype(np.float64))) - eps
+    variance = np.where(variance < 0, 0.0, variance) * correction
+    for running, batch in ((running_mean, mean), (running_var, variance)):
+        running *= 1 - momentum
+        running += running.dtype.type(momentum) * batch.astype(running.dtype)
 
 
 def _view(vector, shape):
@@ -93,3 +107,4 @@ def batch_norm_backward(grad, x, mean, rstd, weight, has_bias):
 for _op in ("layer_norm_forward", "layer_norm_backward", "batch_norm_forward", "batch_norm_backward"):
     register(_op, "cpu", "cpp", kernel(_op))
     register(_op, "cpu", "numpy", lambda function=globals()[_op]: function)
+register("update_running_stats", "cpu", "numpy", lambda: update_running_stats)

@@ -144,7 +144,8 @@ def test_running_statistics_are_updated_in_place_without_autograd():
     running_mean, running_var = ember.zeros(3), ember.ones(3)
     x = leaf(4, 3, seed=5).float()
     F.batch_norm(x, running_mean, running_var, training=True)
-    assert running_mean._version_number == 2 and running_var._version_number == 2  # mul_, add_
+    # one in-place update of each (one kernel moves both): a graph that saved a buffer refuses to use it
+    assert running_mean._version_number == 1 and running_var._version_number == 1
     assert running_mean.grad_fn is None and not running_mean.requires_grad
     np.testing.assert_allclose(running_mean.numpy(), 0.1 * x.detach().numpy().mean(0), rtol=1e-5)
     np.testing.assert_allclose(running_var.numpy(), 0.9 + 0.1 * x.detach().numpy().var(0, ddof=1), rtol=1e-5)

@@ -256,6 +256,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         x = input._data
         y, mean, rstd = kernels.dispatch("batch_norm_forward", x)(x, _data(weight), _data(bias), eps)
         out = BatchNorm.apply(input, weight, bias, y, mean, rstd, eps)
+        if running_mean is not None and running_var is not None:  # both buffers in one kernel launch
+            kernels.dispatch("update_running_stats", running_mean._data)(
+                running_mean._data, running_var._data, mean, rstd, momentum, eps, per_channel / (per_channel - 1))
+            running_mean._version[0] += 1
+            running_var._version[0] += 1
+            return out
         # rstd = 1 / sqrt(var + eps), so var = 1 / rstd^2 - eps: in double, and clamped at 0 where
         # rounding would leave a constant channel's variance a hair below it
         var = np.maximum(np.reciprocal(np.square(rstd.astype(np.float64))) - eps, 0)

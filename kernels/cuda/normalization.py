@@ -7,6 +7,7 @@ One block normalizes a layer norm row or a batch norm channel. Layer norm's weig
 gradients sum down the columns of M rows instead: partial sums over chunks of rows, then one sum of
 the partials per column.
 """
+import functools
 import math
 
 from ..registry import register
@@ -129,5 +130,28 @@ def batch_norm_backward(grad, x, mean, rstd, weight, has_bias):
     return grad_x, grad_weight, grad_bias
 
 
-for _op in ("layer_norm_forward", "layer_norm_backward", "batch_norm_forward", "batch_norm_backward"):
+# the reference's arithmetic (kernels/normalization.py), one thread per channel for both buffers
+_UPDATE_RUNNING = ("T mean, T rstd, float64 keep, float64 momentum, float64 eps, float64 correction",
+                   "T running_mean, T running_var", """
+    double variance = 1.0 / ((double)rstd * (double)rstd) - eps;
+    variance = (variance < 0.0 ? 0.0 : variance) * correction;  // a NaN stays NaN
+    running_mean = running_mean * T(keep) + T(momentum) * mean;
+    running_var = running_var * T(keep) + T(momentum) * T(variance);""")
+
+
+@functools.cache
+def _update_running_kernel():
+    return runtime.cupy().ElementwiseKernel(*_UPDATE_RUNNING, "ember_update_running_stats")
+
+
+def update_running_stats(running_mean, running_var, mean, rstd, momentum, eps, correction):
+    """``kernels.normalization.update_running_stats`` in one launch: the running statistics
+    (C,) moved toward the batch's mean and the variance ``rstd`` (C,) implies, in place."""
+    dtype = running_mean.dtype
+    _update_running_kernel()(mean.astype(dtype, copy=False), rstd.astype(dtype, copy=False), 1 - momentum, momentum,
+                             eps, correction, running_mean, running_var)
+
+
+for _op in ("layer_norm_forward", "layer_norm_backward", "batch_norm_forward", "batch_norm_backward",
+            "update_running_stats"):
     register(_op, "cuda", "cupy", runtime.loader(globals()[_op]))

@@ -61,6 +61,21 @@ def _batch_norm_axes(ndim):
     return (0,) + tuple(range(2, ndim))
 
 
+def _update_running_args(shape):
+    """(running_mean, running_var, mean, rstd, momentum, eps, correction) of batch norm's running-stat
+    update: the statistics of a batch of ``shape`` (N, C, *), and some constant channels (a variance
+    of 0 that rounding in rstd must not make negative)."""
+    def make(rng, dtype):
+        x = _input(rng, dtype, shape(rng))
+        x[:, : int(rng.integers(0, 2))] = 1.5
+        axes, eps = _batch_norm_axes(x.ndim), float(rng.choice([1e-5, 0.1]))
+        mean, rstd = x.mean(axes).astype(dtype), (1 / (x.var(axes) + eps) ** 0.5).astype(dtype)
+        running = [rng.standard_normal(mean.shape).astype(dtype), rng.uniform(0.5, 2, mean.shape).astype(dtype)]
+        per_channel = x.size // x.shape[1]
+        return (*running, mean, rstd, float(rng.choice([0.1, 0.5, 1.0])), eps, per_channel / max(per_channel - 1, 1))
+    return make
+
+
 CASES = (
     [KernelCase("layer_norm_forward", _forward_args(shape, -1), kind) for kind, shape in ROWS.items()]
     + [KernelCase("layer_norm_backward", _backward_args(shape, -1, _layer_norm_axes), kind)
@@ -68,4 +83,6 @@ CASES = (
     + [KernelCase("batch_norm_forward", _forward_args(shape, 1), kind) for kind, shape in CHANNELS.items()]
     + [KernelCase("batch_norm_backward", _backward_args(shape, 1, _batch_norm_axes), kind)
        for kind, shape in CHANNELS.items()]
+    + [KernelCase("update_running_stats", _update_running_args(CHANNELS[kind]), kind, inplace=(0, 1))
+       for kind in ("odd", "2d", "4d")]
 )
