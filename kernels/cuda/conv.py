@@ -149,13 +149,19 @@ def conv2d_backward_weight(x, grad, kernel_size, stride, padding, dilation, grou
     window = _window(x.shape[2:], kernel_size, stride, padding, dilation, grad.shape[2:])
     rows, positions = channels * window.taps, window.positions
     per_group, out_per_group = rows // groups, out_channels // groups
-    total = cp.zeros((groups, per_group, out_per_group), x.dtype)  # the gradient transposed, summed over chunks
+    total = None  # the gradient transposed (g, C/g * kh * kw, O/g), summed over chunks
     for part in _chunks(n, math.prod(x.shape[1:]), rows * positions, out_channels * positions):
         m = part.stop - part.start
         columns = _columns(x[part], window, samples_outer=False).reshape(groups, per_group, m * positions)
         # grad (m, O, L) -> (g, m * L, O/g): the inner dim in the columns' order, (sample, position)
         grad_rows = cp.ascontiguousarray(grad[part].reshape(m, groups, out_per_group, positions).transpose(1, 0, 3, 2))
-        total += gemm.matmul(columns, grad_rows.reshape(groups, m * positions, out_per_group))
+        product = gemm.matmul(columns, grad_rows.reshape(groups, m * positions, out_per_group))
+        if total is None:  # the first chunk's product is the sum so far: no zeros to add it to
+            total = product
+        else:
+            total += product
+    if total is None:  # an empty batch
+        total = cp.zeros((groups, per_group, out_per_group), x.dtype)
     return cp.ascontiguousarray(total.transpose(0, 2, 1)).reshape(out_channels, channels // groups, *kernel_size)
 
 
