@@ -400,6 +400,8 @@ def _group_scalar(group, key, dtype, index=None):
 
     def read():
         return group[key] if index is None else group[key][index]
+    if not cuda_graphs.is_current_stream_capturing():  # the usual case, on every step: the number itself
+        return read()
     return cuda_graphs.graph_scalar((id(group), key, index, str(dtype)), read, dtype)
 
 
